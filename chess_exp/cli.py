@@ -1,0 +1,46 @@
+"""``transcendence chess ...``: the chess experiment's subcommands.
+
+Each subcommand lives in its own module, which provides ``add_arguments(parser)`` and
+``main(args) -> int``. Modules are imported when the chess parser is built, so a broken module
+fails loudly instead of silently vanishing from ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("chess_exp.prepare", "lichess PGN/CSV -> filtered, tokenised, memory-mapped arrays"),
+    "train": ("chess_exp.train", "train a GPT on prepared games (CPU, one GPU, or torchrun DDP)"),
+    "eval": ("chess_exp.evaluate", "play Stockfish at several temperatures and rate the model"),
+    "experts": ("chess_exp.experts.cli", "synthetic experts with known policies: generate games, demo"),
+    "favor": ("chess_exp.analysis.favor", "denoising: favor of low temperature over tau=1 (Fig. 4, Table 1)"),
+    "majority": ("chess_exp.analysis.majority", "human majority vote vs the human mixture on real games"),
+    "diversity": ("chess_exp.analysis.diversity", "normalised action entropy of common states (Fig. 5)"),
+    "tsne": ("chess_exp.analysis.tsne", "t-SNE of the model's last hidden layer (Fig. 3)"),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    chess = subparsers.add_parser("chess", help="the chess experiment: data, training, play, analyses",
+                                  description="The chess experiment of the paper, and its extensions.")
+    chess_sub = chess.add_subparsers(dest="chess_command", metavar="CHESS_COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # not built yet
+            raise
+        p = chess_sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        if p.get_default("func") is None:
+            p.set_defaults(func=module.main)
+
+    def no_command(args: argparse.Namespace) -> int:
+        chess.print_help()
+        return 0
+
+    chess.set_defaults(func=no_command)
