@@ -1,0 +1,180 @@
+"""Definition 1 (transcendence) as a check, and Prop. 2's critical temperature computed.
+
+A setting transcends on a test distribution when the learned predictor beats the *best* expert:
+
+.. math:: R_{p_{test}}(\\hat f_\\tau) > \\max_i R_{p_{test}}(f_i).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from transcendence import _validate as _v
+from transcendence.policies import (ARGMAX_ATOL, _validate_experts, expected_reward, favor,
+                                    mixture, temper, tempered_reward)
+
+__all__ = ["TranscendenceResult", "check_transcendence", "critical_temperature", "MARGIN_TOL"]
+
+#: A margin must exceed this to count as transcendence, so that rounding in an *equality*
+#: (for example Prop. 1 with identical experts) is never reported as a strict win.
+MARGIN_TOL = 1e-12
+
+
+@dataclass(frozen=True, eq=False)
+class TranscendenceResult:
+    """The outcome of :func:`check_transcendence`.
+
+    Attributes
+    ----------
+    holds : bool
+        ``margin > tol``: the predictor beats every expert.
+    margin : float
+        :math:`R(\\hat f_\\tau) - \\max_i R(f_i)`.
+    best_expert : int
+        Index of the best expert (the first one on ties).
+    expert_rewards : (k,) array
+        :math:`R(f_i)` for each expert.
+    predictor_reward : float
+        :math:`R(\\hat f_\\tau)`.
+    temperature : float
+        The temperature checked (0 = argmax predictor).
+    mode : str
+        ``"logit"`` or ``"prob"``.
+    per_input_favor : (n_x,) array
+        :math:`F(\\hat f_\\tau, f_{best}; x)`: where the predictor gains or loses against the best expert.
+    tol : float
+        The tolerance used for ``holds``.
+    """
+
+    holds: bool
+    margin: float
+    best_expert: int
+    expert_rewards: np.ndarray
+    predictor_reward: float
+    temperature: float
+    mode: str
+    per_input_favor: np.ndarray
+    tol: float = MARGIN_TOL
+
+    def __bool__(self) -> bool:
+        return self.holds
+
+    def __repr__(self) -> str:
+        return (f"TranscendenceResult(holds={self.holds}, margin={self.margin:.6g}, "
+                f"best_expert={self.best_expert}, predictor_reward={self.predictor_reward:.6g}, "
+                f"best_expert_reward={self.expert_rewards[self.best_expert]:.6g}, "
+                f"temperature={self.temperature:g}, mode={self.mode!r})")
+
+
+def check_transcendence(experts: object, reward: object, test_dist: object, *,
+                        temperature: float = 0.0, mode: str = "logit", input_dists: object = None,
+                        weights: object = None, atol: float = ARGMAX_ATOL,
+                        tol: float = MARGIN_TOL) -> TranscendenceResult:
+    """Does the tempered mixture transcend its experts on ``test_dist`` (Definition 1)?
+
+    Parameters
+    ----------
+    experts : (k, n_x, n_y); reward : (n_x, n_y); test_dist : (n_x,).
+    temperature : float >= 0. 0 (the default) checks the argmax predictor, 1 the mixture itself.
+    mode, input_dists, weights, atol : as in :func:`mixture` and :func:`temper`.
+    tol : the margin must exceed it (default :data:`MARGIN_TOL`).
+
+    Examples
+    --------
+    >>> experts = [[[0.6, 0.4, 0.0]], [[0.0, 0.4, 0.6]]]
+    >>> check_transcendence(experts, [[0, 1, 0]], [1.0]).margin
+    0.6
+    >>> check_transcendence(experts, [[0, 1, 0]], [1.0], temperature=1).holds
+    False
+    """
+    e = _validate_experts(experts)
+    taus, scalar = _v.temperatures(temperature)
+    if not scalar:
+        raise ValueError("temperature: check_transcendence takes one temperature; "
+                         "use tempered_reward or critical_temperature for many")
+    tau = float(taus[0])
+    predictor = temper(mixture(e, input_dists, weights), tau, mode=mode, atol=atol)
+    expert_rewards = np.asarray(expected_reward(e, reward, test_dist), dtype=float)
+    predictor_reward = float(expected_reward(predictor, reward, test_dist))
+    best = int(np.argmax(expert_rewards))
+    margin = predictor_reward - float(expert_rewards[best])
+    return TranscendenceResult(
+        holds=bool(margin > tol), margin=margin, best_expert=best, expert_rewards=expert_rewards,
+        predictor_reward=predictor_reward, temperature=tau, mode=mode,
+        per_input_favor=favor(predictor, e[best], reward), tol=tol)
+
+
+def critical_temperature(experts: object, reward: object, test_dist: object, *,
+                         mode: str = "logit", input_dists: object = None, weights: object = None,
+                         tau_min: float = 1e-12, tau_max: float = 1e3, points_per_decade: int = 32,
+                         atol: float = ARGMAX_ATOL, tol: float = MARGIN_TOL,
+                         xtol: float = 1e-12, rtol: float = 1e-10) -> float | None:
+    r"""Prop. 2's threshold, computed: the largest :math:`\tau^*` with :math:`\hat f_\tau`
+    transcending for every :math:`\tau \in (0, \tau^*)`.
+
+    Returns
+    -------
+    ``None`` when the argmax predictor does not transcend (then, by Prop. 2's converse, no
+    :math:`\tau^* > 0` exists); ``math.inf`` when no crossing is found up to ``tau_max``; otherwise
+    the first temperature where the margin :math:`m(\tau) = R(\hat f_\tau) - \max_i R(f_i)` falls
+    to ``tol``.
+
+    Method and its limits
+    ---------------------
+    1. :math:`m(0)` (the argmax predictor) is checked; if :math:`m(0) \le` ``tol`` the answer is ``None``.
+    2. :math:`m` is evaluated on a log-spaced grid from ``tau_min`` to ``tau_max``
+       (``points_per_decade`` per decade, fused by :func:`tempered_reward`). The first grid point
+       with :math:`m \le` tol brackets the crossing with its predecessor, and Brent's method refines
+       it to ``xtol``/``rtol``. If :math:`m(\tau_{min}) \le` tol although :math:`m(0) >` tol (a
+       near-tie in :math:`\hat f` that only very small temperatures resolve), the crossing is
+       searched between 0 and ``tau_min`` on a finer log grid down to 1e-300.
+    3. Limits: a dip of :math:`m` below ``tol`` that starts and ends between two neighbouring grid
+       points is missed (the margin is a finite sum of smooth functions of :math:`\log\tau`, so a
+       denser ``points_per_decade`` shrinks this risk but cannot exclude it); crossings above
+       ``tau_max`` are reported as ``math.inf``.
+
+    Examples
+    --------
+    >>> experts = [[[0.6, 0.4, 0.0]], [[0.0, 0.4, 0.6]]]
+    >>> round(critical_temperature(experts, [[0, 1, 0]], [1.0]), 6)  # 0.4 = (0.4^(1/t)) / (0.4^(1/t) + 2*0.3^(1/t))
+    1.0
+    """
+    e = _validate_experts(experts)
+    if not (0 < tau_min < tau_max) or not math.isfinite(tau_max):
+        raise ValueError(f"tau_min, tau_max: need 0 < tau_min < tau_max < inf, got {tau_min}, {tau_max}")
+    if points_per_decade < 1:
+        raise ValueError("points_per_decade: must be >= 1")
+    mode = _v.mode(mode)
+    f_hat = mixture(e, input_dists, weights)
+    best = float(np.max(expected_reward(e, reward, test_dist)))
+
+    def margins(taus: np.ndarray) -> np.ndarray:
+        return np.asarray(tempered_reward(f_hat, taus, reward, test_dist, mode=mode, atol=atol)) - best
+
+    if margins(np.array([0.0]))[0] <= tol:
+        return None
+    decades = math.log10(tau_max) - math.log10(tau_min)
+    grid = np.logspace(math.log10(tau_min), math.log10(tau_max),
+                       max(2, int(math.ceil(decades * points_per_decade)) + 1))
+    m = margins(grid)
+    if m[0] <= tol:
+        low = np.logspace(-300, math.log10(tau_min), 300 * points_per_decade)
+        m_low = margins(low)
+        grid, m = np.concatenate([low, grid[1:]]), np.concatenate([m_low, m[1:]])
+        if m[0] <= tol:  # pragma: no cover - argmax transcends, so m(tau) -> m(0) > tol
+            return float(grid[0])
+    below = np.flatnonzero(m <= tol)
+    if below.size == 0:
+        return math.inf
+    i = int(below[0])
+    lo, hi = float(grid[i - 1]), float(grid[i])
+
+    def g(log_tau: float) -> float:
+        return float(margins(np.array([math.exp(log_tau)]))[0]) - tol
+
+    root = brentq(g, math.log(lo), math.log(hi), xtol=xtol, rtol=rtol)
+    return float(math.exp(root))
