@@ -1,0 +1,69 @@
+"""Shared command-line plumbing for the analysis subcommands.
+
+Each analysis has one frozen config dataclass. The subcommand takes ``--out`` plus typed
+``--key=value`` overrides of that dataclass (``transcendence.config.apply_overrides``); the
+resolved config goes to ``<out>/config.json`` with the command line, commit and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, TypeVar
+
+from transcendence.config import apply_overrides, config_to_dict, write_run_metadata
+
+C = TypeVar("C")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, default_cfg: Any, default_out: str) -> None:
+    fields = "\n".join(f"  --{f.name}={_fmt(getattr(default_cfg, f.name))}"
+                       for f in dataclasses.fields(default_cfg))
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "config overrides (--key=value):\n" + fields
+    parser.add_argument("--out", default=default_out, help=f"results directory (default {default_out})")
+    parser.set_defaults(accepts_overrides=True)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        return ",".join(str(x) for x in v)
+    return str(v)
+
+
+def resolve_config(default_cfg: C, args: argparse.Namespace) -> C:
+    try:
+        cfg = apply_overrides(default_cfg, list(getattr(args, "overrides", None) or []))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(json.dumps(config_to_dict(cfg)), file=sys.stderr)
+    return cfg
+
+
+def start_run(out: str | Path, cfg: Any) -> Path:
+    run_dir = Path(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_metadata(run_dir, cfg)
+    return run_dir
+
+
+def write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=_default))
+    tmp.replace(path)
+
+
+def _default(o: Any) -> Any:
+    if dataclasses.is_dataclass(o):
+        return dataclasses.asdict(o)
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
