@@ -1,0 +1,264 @@
+"""Text-level PGN/transcript parsing without replaying boards (the fast path of ``chess_exp.data``).
+
+Everything here works on ``bytes`` with a handful of C-level regex and ``bytes`` operations per
+game, which is what makes the ``char`` preparation path fast. What is checked without a board:
+
+- headers: every header line is ``[Tag "value"]``; Result is a known result; ratings are integers;
+- movetext: comments, NAGs, ``!?`` annotations, variations and black move numbers are removed;
+  what is left must be ``1. W B 2. W B ... RESULT`` with move numbers 1, 2, 3, ... in order and a
+  result token equal to the Result header;
+- every move is SAN in the canonical lichess/python-chess spelling, checked *per colour*: a White
+  pawn only moves to ranks 3-8 and promotes exactly on rank 8 (Black: ranks 6-1, promotes on 1), a
+  pawn captures only onto an adjacent file, checkmate (``#``) only on the last move and only by the
+  side the result says won, each side castles at most once.
+
+A move that passes these checks can still be illegal in its position (``1.Ke5``); only replaying a
+board finds that (``check_legal=True`` in ``read_games``, and always on the ``move`` path).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import BinaryIO, Iterator
+
+__all__ = ["Malformed", "RESULTS", "iter_raw_pgn_games", "parse_headers", "movetext_to_transcript",
+           "normalise_transcript", "transcript_to_sans", "sans_to_transcript", "split_evals"]
+
+RESULTS = (b"1-0", b"0-1", b"1/2-1/2", b"*")
+
+
+class Malformed(Exception):
+    """A game that cannot be used; ``reason`` is the short key it is counted under."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+# --- SAN, per colour --------------------------------------------------------------------------
+
+def _pawn_capture_files() -> str:
+    files = "abcdefgh"
+    alts = [f"{f}x{files[j]}" for i, f in enumerate(files) for j in (i - 1, i + 1) if 0 <= j < 8]
+    return "(?:" + "|".join(alts) + ")"
+
+
+def _side_san(white: bool) -> str:
+    caps = _pawn_capture_files()
+    dest = "(?:[3-7]|8=[QRBN])" if white else "(?:[2-6]|1=[QRBN])"
+    pawn = f"(?:[a-h]{dest}|{caps}{dest})"
+    piece = "[QRBN][a-h]?[1-8]?x?[a-h][1-8]"
+    king = "Kx?[a-h][1-8]"
+    return f"(?:{pawn}|{piece}|{king}|O-O-O|O-O)[+#]?"
+
+
+_W = _side_san(True)
+_B = _side_san(False)
+# the paper's transcript form: "1.e4 e5 2.Nf3 Nc6 3.Bb5"
+_TRANSCRIPT_RE = re.compile(f"(?:[0-9]+\\.{_W} {_B} )*[0-9]+\\.{_W}(?: {_B})?".encode())
+_GENERIC_SAN_RE = re.compile(
+    rb"(?:[a-h](?:x[a-h])?[1-8](?:=?[QRBNqrbn])?|[KQRBN][a-h]?[1-8]?x?[a-h][1-8]|O-O-O|O-O)[+#]?")
+_NUM_RE = re.compile(rb"([0-9]+)\.")
+_MOVE_NUMBERS = [str(i).encode() for i in range(1, 5001)]
+
+# --- movetext clean-up ------------------------------------------------------------------------
+
+_COMMENT_RE = re.compile(rb"\{[^{}]*\}")
+_LINE_COMMENT_RE = re.compile(rb";[^\n]*")
+_VARIATION_RE = re.compile(rb"\([^()]*\)")
+_NAG_RE = re.compile(rb"\$[0-9]+")
+_BLACK_NUM_RE = re.compile(rb"[0-9]+\.\.\.")
+_ANNOT_RE = re.compile(rb"[!?]+")
+_ALLOWED = frozenset(b"0123456789abcdefghKQRBNOx=+#-./* \t\r\n")
+_EVAL_RE = re.compile(rb"\[%eval\s+([^\]\s]+)\s*\]")
+
+_HEADER_LINE_RE = re.compile(rb'\[([A-Za-z0-9_]+)[ \t]+"((?:[^"\\\n]|\\.)*)"[ \t]*\][ \t]*\r?$', re.M)
+_UNESCAPE_RE = re.compile(rb"\\(.)")
+
+
+def iter_raw_pgn_games(stream: BinaryIO, chunk_size: int = 1 << 22) -> Iterator[bytes]:
+    """Yield the raw bytes of each game (headers + movetext) of a PGN byte stream, in order.
+
+    Constant memory: at most one chunk plus one game is held. Games are separated by a blank
+    line followed by a ``[`` header line, which is how every PGN writer (lichess included) lays them out.
+    """
+    carry = b""
+    first = True
+    while True:
+        block = stream.read(chunk_size)
+        if not block:
+            break
+        if b"\r" in block:
+            if block.endswith(b"\r"):  # a "\r\n" split by the chunk boundary
+                block += stream.read(1)
+            block = block.replace(b"\r\n", b"\n")
+        buf = carry + block
+        if first:
+            buf = buf.lstrip(b"\xef\xbb\xbf \t\n")
+            first = False
+        pieces = buf.split(b"\n\n[")
+        if len(pieces) == 1:
+            carry = buf
+            continue
+        yield pieces[0]
+        for piece in pieces[1:-1]:
+            yield b"[" + piece
+        carry = b"[" + pieces[-1]
+    carry = carry.strip()
+    if carry:
+        yield carry
+
+
+def parse_headers(head: bytes) -> dict[bytes, bytes]:
+    """Parse a header block (lines ``[Tag "value"]``); raise Malformed("bad_header") on any other line."""
+    pairs = _HEADER_LINE_RE.findall(head)
+    n_lines = head.count(b"\n") + 1 - head.count(b"\n\n")  # tolerate blank lines
+    if len(pairs) != n_lines or not pairs:
+        raise Malformed("bad_header", "a header line is not [Tag \"value\"]")
+    headers = dict(pairs)
+    if len(headers) != len(pairs):
+        raise Malformed("bad_header", "a tag appears twice")
+    for key, value in headers.items():
+        if b"\\" in value:
+            headers[key] = _UNESCAPE_RE.sub(rb"\1", value)
+    return headers
+
+
+def _strip_annotations(movetext: bytes) -> bytes:
+    m = movetext
+    if b"{" in m or b"}" in m:
+        m = _COMMENT_RE.sub(b" ", m)
+        if b"{" in m:
+            raise Malformed("truncated", "unterminated comment")
+        if b"}" in m:
+            raise Malformed("bad_movetext", "'}' without '{'")
+    if b";" in m:
+        m = _LINE_COMMENT_RE.sub(b" ", m)
+    if b"(" in m or b")" in m:
+        for _ in range(64):
+            m2 = _VARIATION_RE.sub(b" ", m)
+            if m2 == m:
+                break
+            m = m2
+        if b"(" in m:
+            raise Malformed("truncated", "unterminated variation")
+        if b")" in m:
+            raise Malformed("bad_movetext", "')' without '('")
+    if b"$" in m:
+        m = _NAG_RE.sub(b" ", m)
+    if b"..." in m:
+        m = _BLACK_NUM_RE.sub(b" ", m)
+    if b"!" in m or b"?" in m:
+        m = _ANNOT_RE.sub(b"", m)
+    return m
+
+
+def movetext_to_transcript(movetext: bytes) -> tuple[bytes, bytes, int]:
+    """PGN movetext -> (transcript ``1.e4 e5 2.Nf3``, result token, number of plies).
+
+    Raises Malformed with the reason when the movetext is not a complete, well-formed game.
+    """
+    m = b" ".join(_strip_annotations(movetext).split())
+    if b"0-0" in m:  # castling written with zeros (no result token contains "0-0")
+        m = m.replace(b"0-0-0", b"O-O-O").replace(b"0-0", b"O-O")
+    head, _, result = m.rpartition(b" ")
+    if result not in RESULTS:
+        if not head and result in RESULTS:
+            raise Malformed("no_moves")
+        _diagnose(m, has_result=False)
+    if not head:
+        raise Malformed("no_moves")
+    t = head.replace(b". ", b".")
+    return _validated(t, m), result, t.count(b" ") + 1
+
+
+def normalise_transcript(text: bytes) -> bytes:
+    """Accept a transcript in any of ``;1.e4 e5 2.Nf3``, ``1. e4 e5``, ``1. e4 1... e5`` and return
+    the canonical ``1.e4 e5 2.Nf3`` (validated like PGN movetext, without a result token)."""
+    m = text.strip()
+    if m.startswith(b";"):
+        m = m[1:]
+    m = b" ".join(_strip_annotations(m).split())
+    if b"0-0" in m:
+        m = m.replace(b"0-0-0", b"O-O-O").replace(b"0-0", b"O-O")
+    tail = m.rpartition(b" ")[2]
+    if tail in RESULTS:  # a trailing result is allowed and dropped
+        m = m[: len(m) - len(tail)].rstrip()
+    if not m:
+        raise Malformed("no_moves")
+    t = m.replace(b". ", b".")
+    return _validated(t, m + b" *")
+
+
+def _validated(t: bytes, m_for_diagnosis: bytes) -> bytes:
+    if _TRANSCRIPT_RE.fullmatch(t) is None:
+        _diagnose(m_for_diagnosis, has_result=True)
+    nums = _NUM_RE.findall(t)
+    if nums != _MOVE_NUMBERS[: len(nums)]:
+        raise Malformed("bad_movetext", "move numbers out of order" if len(nums) <= len(_MOVE_NUMBERS)
+                        else "more than 5000 moves")
+    mate = t.find(b"#")
+    if mate != -1 and mate != len(t) - 1:
+        raise Malformed("illegal_move", "checkmate before the last move")
+    castles = t.count(b"O-O")
+    if castles > 1:
+        white = t.count(b".O-O")
+        if white > 1 or castles - white > 1:
+            raise Malformed("illegal_move", "a side castles twice")
+    return t
+
+
+def _diagnose(m: bytes, *, has_result: bool) -> None:
+    """Work out why a cleaned movetext failed the fast check (slow; only for bad games)."""
+    if not _ALLOWED.issuperset(m):
+        bad = bytes(sorted(set(m) - _ALLOWED))[:10]
+        raise Malformed("unknown_characters", repr(bad))
+    tokens = m.split()
+    if not has_result or (tokens and tokens[-1] not in RESULTS):
+        raise Malformed("truncated", "no result at the end of the movetext")
+    ply = 0
+    for tok in m.replace(b".", b". ").split()[:-1]:
+        if tok.endswith(b"."):
+            continue
+        pattern = _W if ply % 2 == 0 else _B
+        if _GENERIC_SAN_RE.fullmatch(tok) is None:
+            raise Malformed("bad_movetext", f"not a SAN move: {tok[:20]!r}")
+        if re.fullmatch(pattern.encode(), tok) is None:
+            raise Malformed("illegal_move", f"impossible move for {'White' if ply % 2 == 0 else 'Black'}: "
+                            f"{tok.decode()}")
+        ply += 1
+    raise Malformed("bad_movetext", "moves and move numbers do not alternate")
+
+
+def transcript_to_sans(t: bytes) -> list[str]:
+    """``1.e4 e5 2.Nf3`` -> ``["e4", "e5", "Nf3"]``."""
+    return _NUM_RE.sub(b"", t).decode("ascii").split(" ")
+
+
+def sans_to_transcript(sans: "list[str] | tuple[str, ...]") -> str:
+    """``["e4", "e5", "Nf3"]`` -> ``1.e4 e5 2.Nf3`` (no validation)."""
+    parts = []
+    for i in range(0, len(sans), 2):
+        parts.append(f"{i // 2 + 1}.{sans[i]}")
+        if i + 1 < len(sans):
+            parts.append(sans[i + 1])
+    return " ".join(parts)
+
+
+def split_evals(movetext: bytes, n_plies: int) -> tuple[str | None, ...]:
+    """The ``[%eval X]`` value of the comment after each ply (None where a ply has none)."""
+    evals: list[str | None] = []
+    for match in _EVAL_TOKEN_RE.finditer(movetext):
+        comment, token = match.group(1), match.group(2)
+        if comment is not None:
+            if evals and evals[-1] is None:
+                ev = _EVAL_RE.search(comment)
+                if ev:
+                    evals[-1] = ev.group(1).decode("ascii", "replace")
+        elif not token[:1].isdigit() and not token.startswith(b"$") and token != b"*":
+            evals.append(None)
+    evals.extend([None] * (n_plies - len(evals)))
+    return tuple(evals[:n_plies])
+
+
+_EVAL_TOKEN_RE = re.compile(rb"\{([^{}]*)\}|([^\s{}()]+)")
