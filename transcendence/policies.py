@@ -138,6 +138,15 @@ def _base(f: np.ndarray, mode: str) -> np.ndarray:
     return base
 
 
+def _ones(n: int) -> np.ndarray:
+    return np.ones(n)
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two (rows, n_y) arrays (``np.vecdot`` where NumPy has it)."""
+    return np.vecdot(a, b) if hasattr(np, "vecdot") else np.einsum("xy,xy->x", a, b)
+
+
 def _exp_normalised_into(base: np.ndarray, tau: float, out: np.ndarray) -> np.ndarray:
     """out = softmax(base / tau) along the last axis; returns the row sums before normalising."""
     inv = 1.0 / tau
@@ -146,7 +155,7 @@ def _exp_normalised_into(base: np.ndarray, tau: float, out: np.ndarray) -> np.nd
     else:                                       # tau below ~5e-309: divide instead of inf * 0
         np.divide(base, tau, out=out)
     np.exp(out, out=out)
-    return out.sum(axis=-1, keepdims=True)
+    return (out @ _ones(out.shape[-1]))[:, None]
 
 
 def temper(policy: object, temperature: object, *, mode: str = "logit",
@@ -239,11 +248,14 @@ def expected_reward(policy: object, reward: object, test_dist: object) -> np.nda
     values = np.empty(mats.shape[0])
     step = max(1, _BLOCK_ELEMENTS // r.shape[1])
     per_input = np.empty(r.shape[0])
+    ones = _ones(r.shape[1])
     for m in range(mats.shape[0]):
         for start in range(0, r.shape[0], step):  # validate and reduce while the block is in cache
             block = mats[m, start:start + step]
-            _v.check_distribution("policy", block)
-            per_input[start:start + step] = np.einsum("xy,xy->x", block, r[start:start + step])
+            sums = block @ ones
+            if not (block.min() >= 0 and np.abs(sums - 1.0).max() <= _v.ROW_ATOL):
+                _v.check_distribution("policy", f)   # names the offending row
+            per_input[start:start + step] = _rowdot(block, r[start:start + step])
         values[m] = per_input @ p
     return float(values[0]) if not lead else values.reshape(lead)
 
@@ -279,11 +291,10 @@ def tempered_reward(policy: object, temperature: object, reward: object, test_di
             block = buf[: min(step, f.shape[0] - start)]
             if tau == 0:
                 _argmax_into(f[start:start + step], block, atol)
-                per_input[start:start + step] = np.einsum("xy,xy->x", block, r[start:start + step])
+                per_input[start:start + step] = _rowdot(block, r[start:start + step])
             else:
                 sums = _exp_normalised_into(base[start:start + step], float(tau), block)
-                per_input[start:start + step] = (
-                    np.einsum("xy,xy->x", block, r[start:start + step]) / sums[:, 0])
+                per_input[start:start + step] = _rowdot(block, r[start:start + step]) / sums[:, 0]
         values[t] = per_input @ p
     return float(values[0]) if scalar else values
 
