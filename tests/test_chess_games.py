@@ -1,0 +1,221 @@
+"""The game loop with scripted fake players: results, move-limit draws, forfeits, resignations,
+PGN headers, JSONL records and resume."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Sequence
+
+import chess
+import chess.pgn
+import numpy as np
+import pytest
+
+from chess_exp.engines import RandomPlayer
+from chess_exp.games import (GameSpec, MatchConfig, engine_adjudicator, ladder_specs, load_records,
+                             play_games, score_for)
+from chess_exp.players import DistributionPlayer, MoveChoice, MoveRequest
+
+FOOLS_MATE = ["f3", "e5", "g4", "Qh4#"]
+
+
+class Scripted:
+    """Plays the SAN moves of a script (indexed by ply); ``None`` = resign, ``"forfeit"`` = forfeit."""
+
+    def __init__(self, name: str, script: Sequence[str | None], *, illegal: int = 0) -> None:
+        self.name = name
+        self.script = list(script)
+        self.illegal = illegal
+        self.calls: list[int] = []
+
+    def choose(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
+        self.calls.append(len(requests))
+        out = []
+        for r in requests:
+            ply = len(r.sans)
+            entry = self.script[ply] if ply < len(self.script) else "random"
+            if entry is None:
+                out.append(MoveChoice(move=None, resigned=True, illegal_attempts=self.illegal))
+            elif entry == "forfeit":
+                out.append(MoveChoice(move=None, forfeit=True, illegal_attempts=5))
+            elif entry == "random":
+                out.append(MoveChoice(move=RandomPlayer().play(r.board, rng=r.rng)))
+            else:
+                out.append(MoveChoice(move=r.board.parse_san(entry), illegal_attempts=self.illegal))
+        return out
+
+
+def Shuffler() -> Scripted:
+    """Knights out and back: a game that only ends by repetition or the move limit."""
+    return Scripted("shuffler", ["Nf3", "Nf6", "Ng1", "Ng8"] * 60)
+
+
+def _spec(game_id: str, white: str = "w", black: str = "b", **kw) -> GameSpec:
+    return GameSpec(game_id=game_id, white=white, black=black, seed=(0, len(game_id)), **kw)
+
+
+def test_checkmate_result_and_record(tmp_path: Path) -> None:
+    players = {"w": Scripted("white-bot", FOOLS_MATE[0::2] and FOOLS_MATE),
+               "b": Scripted("black-bot", FOOLS_MATE)}
+    (record,) = play_games([_spec("g1", headers={"Model": "m", "Temperature": "0.1"})], players,
+                           out_dir=tmp_path, progress=False)
+    assert record.result == "0-1" and record.termination == "checkmate"
+    assert record.sans == FOOLS_MATE  # '#' kept
+    assert score_for(record, "black") == 1.0 and score_for(record, "white") == 0.0
+    line = json.loads((tmp_path / "games.jsonl").read_text())
+    assert line["result"] == "0-1" and line["sans"] == FOOLS_MATE and line["termination"] == "checkmate"
+    game = chess.pgn.read_game(io.StringIO((tmp_path / "games.pgn").read_text()))
+    assert game.headers["Model"] == "m" and game.headers["Temperature"] == "0.1"
+    assert game.headers["White"] == "white-bot" and game.headers["Result"] == "0-1"
+    assert game.headers["Termination"] == "checkmate" and game.headers["GameId"] == "g1"
+    assert [m.uci() for m in game.mainline_moves()] == ["f2f3", "e7e5", "g2g4", "d8h4"]
+
+
+def test_checks_recorded_for_both_sides() -> None:
+    script = ["e4", "f5", "Qh5+", "g6"]
+    (record,) = play_games([_spec("g")], {"w": Scripted("w", script), "b": Scripted("b", script)},
+                           config=MatchConfig(max_moves=2), progress=False)
+    assert record.sans == ["e4", "f5", "Qh5+", "g6"]
+
+
+def test_move_limit_is_a_draw() -> None:
+    config = MatchConfig(max_moves=6, claim_draw=False)  # 12 plies: a fourfold repetition, not five
+    (record,) = play_games([_spec("g", "s", "s")], {"s": Shuffler()}, config=config, progress=False)
+    assert record.result == "1/2-1/2" and record.termination == "move_limit"
+    assert record.plies == 12
+
+
+def test_move_limit_paper_default_is_89_moves() -> None:
+    assert MatchConfig().max_moves == 89
+    records = play_games(ladder_specs("r", ["r"], 6, seed=0), {"r": RandomPlayer()}, progress=False)
+    limited = [r for r in records if r.termination == "move_limit"]
+    assert limited and all(r.plies == 178 and r.result == "1/2-1/2" for r in limited)
+    assert all(r.plies <= 178 for r in records)
+
+
+def test_repetition_ends_game_when_claimed() -> None:
+    (record,) = play_games([_spec("g", "s", "s")], {"s": Shuffler()}, progress=False,
+                           config=MatchConfig(claim_draw=True))
+    assert record.termination == "threefold_repetition" and record.plies == 7  # claimable with move 8
+    (record,) = play_games([_spec("g", "s", "s")], {"s": Shuffler()}, progress=False)
+    assert record.termination == "fivefold_repetition" and record.plies == 16  # automatic
+
+
+def test_engine_adjudication_at_move_limit() -> None:
+    class Score:
+        def __init__(self, cp: int) -> None:
+            self.cp = cp
+
+        def white(self) -> "Score":
+            return self
+
+        def score(self, mate_score: int) -> int:
+            return self.cp
+
+    config = MatchConfig(max_moves=3, adjudicate="engine", claim_draw=False)
+    for cp, result in ((500, "1-0"), (-500, "0-1"), (50, "1/2-1/2")):
+        (record,) = play_games([_spec("g", "s", "s")], {"s": Shuffler()}, config=config, progress=False,
+                               adjudicator=engine_adjudicator(lambda board, cp=cp: Score(cp)))
+        assert record.result == result and record.termination == "adjudication"
+    with pytest.raises(ValueError, match="adjudicator"):
+        play_games([_spec("g", "s", "s")], {"s": Shuffler()}, config=config, progress=False)
+
+
+def test_forfeit_loses_and_counts_illegal_attempts() -> None:
+    players = {"w": Scripted("w", ["e4", "e5", "forfeit"]), "b": Scripted("b", ["e4", "e5"], illegal=2)}
+    (record,) = play_games([_spec("g")], players, progress=False)
+    assert record.result == "0-1" and record.termination == "forfeit"
+    assert record.illegal_attempts == {"white": 5, "black": 2}
+    assert record.sans == ["e4", "e5"]
+
+
+def test_resignation_string_loses() -> None:
+    players = {"w": Scripted("w", ["e4"]), "b": Scripted("b", ["e4", None])}
+    (record,) = play_games([_spec("g")], players, progress=False)
+    assert record.result == "1-0" and record.termination == "resign"
+
+
+def test_illegal_move_from_a_player_is_an_error() -> None:
+    class Bad:
+        name = "bad"
+
+        def choose(self, requests):
+            return [MoveChoice(move=chess.Move.from_uci("e2e5")) for _ in requests]
+
+    with pytest.raises(ValueError, match="illegal move"):
+        play_games([_spec("g", "x", "x")], {"x": Bad()}, progress=False)
+
+
+def test_ladder_alternates_colours_and_batches_across_games() -> None:
+    specs = ladder_specs("model", ["L1", "L3"], 4, seed=7, tags={"temperature": 0.1})
+    assert [s.white for s in specs[:4]] == ["model", "L1", "model", "L1"]
+    assert {s.tags["player_colour"] for s in specs} == {"white", "black"}
+    assert len({s.game_id for s in specs}) == 8 and specs[0].tags["temperature"] == 0.1
+    model = Scripted("model", [])
+    records = play_games(specs, {"model": model, "L1": RandomPlayer(), "L3": RandomPlayer()},
+                         config=MatchConfig(max_moves=5, in_flight=8), progress=False)
+    assert len(records) == 8 and [r.game_id for r in records] == [s.game_id for s in specs]
+    assert max(model.calls) == 4  # the four games where it is the model's turn, in one call
+
+
+def test_same_seed_same_games_regardless_of_in_flight(tmp_path: Path) -> None:
+    specs = ladder_specs("r1", ["r2"], 6, seed=3)
+    players = {"r1": RandomPlayer("r1"), "r2": RandomPlayer("r2")}
+    a = play_games(specs, players, config=MatchConfig(in_flight=6), out_dir=tmp_path / "a", progress=False)
+    b = play_games(specs, players, config=MatchConfig(in_flight=1), out_dir=tmp_path / "b", progress=False)
+    assert [r.sans for r in a] == [r.sans for r in b]
+    c = play_games(specs, players, config=MatchConfig(in_flight=6), out_dir=tmp_path / "c", progress=False)
+    assert (tmp_path / "a" / "games.pgn").read_text() == (tmp_path / "c" / "games.pgn").read_text()
+
+
+def test_resume_keeps_finished_games_and_plays_only_missing(tmp_path: Path) -> None:
+    specs = ladder_specs("r1", ["r2"], 6, seed=1)
+    players = {"r1": RandomPlayer("r1"), "r2": RandomPlayer("r2")}
+    full = play_games(specs, players, out_dir=tmp_path / "full", progress=False)
+    out = tmp_path / "run"
+    first = play_games(specs[:4], players, out_dir=out, progress=False)
+    # simulate a crash: a half-written JSONL line and a PGN game that never got its JSONL line
+    with open(out / "games.jsonl", "a") as f:
+        f.write('{"game_id": "r2-0004", "res')
+    with open(out / "games.pgn", "a") as f:
+        f.write('[Event "torn"]\n\n1. e4 *\n\n')
+    counting = {k: Scripted(p.name, []) for k, p in players.items()}
+    resumed = play_games(specs, counting, out_dir=out, progress=False)
+    assert [r.game_id for r in resumed] == [s.game_id for s in specs]
+    assert [r.sans for r in resumed[:4]] == [r.sans for r in first]  # kept, not replayed
+    assert [r.sans for r in resumed] == [r.sans for r in full]  # the missing ones replayed identically
+    records = load_records(out)
+    assert sorted(r.game_id for r in records) == sorted(s.game_id for s in specs)  # none lost or doubled
+    pgn_text = (out / "games.pgn").read_text()
+    assert pgn_text.count("[Event ") == 6 and "torn" not in pgn_text
+    again = play_games(specs, counting, out_dir=out, progress=False)
+    assert len(load_records(out)) == 6 and [r.sans for r in again] == [r.sans for r in resumed]
+
+
+def test_distribution_player_temperature_zero_is_argmax_with_uniform_ties() -> None:
+    board = chess.Board()
+    moves = list(board.legal_moves)
+
+    def policy(b):
+        p = np.full(len(moves), 0.01)
+        p[0] = p[1] = 0.5 - 0.01 * (len(moves) - 2) / 2
+        return moves, p / p.sum()
+
+    player = DistributionPlayer(policy, 0.0, name="d")
+    rng = np.random.default_rng(0)
+    picks = [player.choose([MoveRequest(board=board, sans=(), rng=rng)])[0].move for _ in range(400)]
+    counts = {m: picks.count(m) for m in set(picks)}
+    assert set(counts) == {moves[0], moves[1]}
+    assert 150 < counts[moves[0]] < 250
+    hot = DistributionPlayer(policy, 1.0)
+    picks = {hot.choose([MoveRequest(board=board, sans=(), rng=rng)])[0].move for _ in range(400)}
+    assert len(picks) > 2
+
+
+def test_bad_specs_rejected() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        play_games([_spec("g"), _spec("g")], {"w": Shuffler(), "b": Shuffler()}, progress=False)
+    with pytest.raises(ValueError, match="no player named"):
+        play_games([_spec("g", "w", "zz")], {"w": Shuffler()}, progress=False)
