@@ -249,9 +249,13 @@ class _LiveGame:
     def colour(self) -> Literal["white", "black"]:
         return "white" if self.board.turn == chess.WHITE else "black"
 
+    @property
+    def player_key(self) -> str:
+        return self.spec.white if self.board.turn == chess.WHITE else self.spec.black
+
     def request(self) -> MoveRequest:
         return MoveRequest(board=self.board.copy(), sans=tuple(self.sans), rng=self.rng,
-                           game_id=self.spec.game_id)
+                           game_id=self.spec.game_id, player_key=self.player_key)
 
     def apply(self, choice: MoveChoice) -> None:
         colour = self.colour
@@ -322,20 +326,22 @@ def play_games(specs: Iterable[GameSpec], players: Mapping[str, Player], *,
     bar = _progress(len(todo), progress)
     queue = list(reversed(todo))
     live: list[_LiveGame] = []
-    with concurrent.futures.ThreadPoolExecutor(max(2, len(set(players)))) as executor:
+    with concurrent.futures.ThreadPoolExecutor(max(2, len({id(p) for p in players.values()}))) as executor:
         while queue or live:
             while queue and len(live) < config.in_flight:
                 live.append(_LiveGame(queue.pop()))
-            groups: dict[str, list[_LiveGame]] = {}
+            # one call per player object: a player registered under several keys (a model at
+            # several temperatures) gets all its games in one batch; request.player_key tells them apart
+            groups: dict[int, list[_LiveGame]] = {}
             for game in live:
-                key = game.spec.white if game.board.turn == chess.WHITE else game.spec.black
-                groups.setdefault(key, []).append(game)
-            futures = {key: executor.submit(players[key].choose, [g.request() for g in games])
-                       for key, games in groups.items()}
-            for key, games in groups.items():
-                choices = futures[key].result()
+                groups.setdefault(id(players[game.player_key]), []).append(game)
+            futures = {group: executor.submit(players[games[0].player_key].choose, [g.request() for g in games])
+                       for group, games in groups.items()}
+            for group, games in groups.items():
+                choices = futures[group].result()
                 if len(choices) != len(games):
-                    raise ValueError(f"player {key!r} answered {len(choices)} of {len(games)} requests")
+                    raise ValueError(f"player {games[0].player_key!r} answered {len(choices)} of "
+                                     f"{len(games)} requests")
                 for game, choice in zip(games, choices):
                     game.apply(choice)
             still = []

@@ -17,7 +17,7 @@ repeatable whatever else is in flight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 import chess
 import numpy as np
@@ -45,6 +45,7 @@ class MoveRequest:
     sans: tuple[str, ...]  # SAN of the moves so far, checks and mates included
     rng: np.random.Generator  # the game's generator: all of the player's randomness comes from it
     game_id: str = ""  # for logs
+    player_key: str = ""  # the key the game loop knows the player by (e.g. one per temperature)
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class ModelPlayer:
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, policy: Literal["exact", "sampled"] = "exact",
-                 temperature: float = 1.0, mode: str = "logit", attempts: int = 5, max_chars: int = 10,
+                 temperature: float | Mapping[str, float] = 1.0, mode: str = "logit", attempts: int = 5, max_chars: int = 10,
                  use_cache: bool = True, name: str = "model") -> None:
         if policy not in ("exact", "sampled"):
             raise ValueError(f"policy={policy!r}: must be 'exact' or 'sampled'")
@@ -164,12 +165,27 @@ class ModelPlayer:
         self.model = model
         self.tokenizer = tokenizer
         self.policy = policy
-        self.temperature = _check_temperature(temperature)
+        if isinstance(temperature, Mapping):
+            if not temperature:
+                raise ValueError("temperature: an empty mapping (player key -> temperature)")
+            self.temperature: float | dict[str, float] = {k: _check_temperature(t) for k, t in temperature.items()}
+        else:
+            self.temperature = _check_temperature(temperature)
         self.mode = mode
         self.attempts = attempts
         self.max_chars = max_chars
         self.use_cache = use_cache
         self.name = name
+
+    def temperature_for(self, request: MoveRequest) -> float:
+        """The request's temperature: the player's, or ``temperature[request.player_key]``."""
+        if isinstance(self.temperature, dict):
+            try:
+                return self.temperature[request.player_key]
+            except KeyError:
+                raise ValueError(f"no temperature for player key {request.player_key!r} "
+                                 f"(have {sorted(self.temperature)})") from None
+        return self.temperature
 
     def choose(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
         if not requests:
@@ -203,7 +219,7 @@ class ModelPlayer:
 
     def _choose_exact(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
         dists = self.move_distributions([r.board for r in requests], [r.sans for r in requests])
-        return [_pick(moves, probs, self.temperature, self.mode, r.rng)
+        return [_pick(moves, probs, self.temperature_for(r), self.mode, r.rng)
                 for (moves, probs), r in zip(dists, requests)]
 
     # sampled -------------------------------------------------------------------------------------
@@ -216,7 +232,8 @@ class ModelPlayer:
             todo = [i for i in range(n) if answers[i] is None]
             if not todo:
                 break
-            texts = self.generate([prompts[i] for i in todo], [requests[i].rng for i in todo])
+            texts = self.generate([prompts[i] for i in todo], [requests[i].rng for i in todo],
+                                  [self.temperature_for(requests[i]) for i in todo])
             for i, text in zip(todo, texts):
                 kind, move = parse_sampled_move(text, requests[i].board)
                 if kind == "move":
@@ -229,8 +246,9 @@ class ModelPlayer:
         return [a if a is not None else MoveChoice(move=None, forfeit=True, illegal_attempts=illegal[i])
                 for i, a in enumerate(answers)]
 
-    def generate(self, prompts: Sequence[Sequence[int]], rngs: Sequence[np.random.Generator]) -> list[str]:
-        """Sample ``max_chars`` tokens after each prompt at the player's temperature; decoded text.
+    def generate(self, prompts: Sequence[Sequence[int]], rngs: Sequence[np.random.Generator],
+                 temperatures: Sequence[float]) -> list[str]:
+        """Sample up to ``max_chars`` tokens after each prompt at its temperature; decoded text.
 
         Batched with the KV cache (``use_cache=True``) or, without it, by re-running the whole
         sequence for each new token (the paper's nanoGPT loop; the benchmark's baseline).
@@ -254,7 +272,7 @@ class ModelPlayer:
                 logits, _ = model(idx, cache=cache, n_new=lengths)
                 last = logits[torch.arange(n, device=device), lengths - 1]  # (B, V)
                 for _step in range(self.max_chars):
-                    tokens = self._sample_tokens(last, rngs)
+                    tokens = self._sample_tokens(last, rngs, temperatures)
                     for row, t in enumerate(tokens):
                         if not done[row]:
                             out[row].append(t)
@@ -268,22 +286,23 @@ class ModelPlayer:
                     seq = list(prompt)
                     for _step in range(self.max_chars):
                         logits, _ = model(torch.tensor([seq[-block:]], dtype=torch.long, device=device))
-                        t = self._sample_tokens(logits[:, -1], [rngs[row]])[0]
+                        t = self._sample_tokens(logits[:, -1], [rngs[row]], [temperatures[row]])[0]
                         seq.append(t)
                         out[row].append(t)
         return [self.tokenizer.decode(ids) for ids in out]
 
-    def _sample_tokens(self, logits: Any, rngs: Sequence[np.random.Generator]) -> list[int]:
+    @staticmethod
+    def _sample_tokens(logits: Any, rngs: Sequence[np.random.Generator], temperatures: Sequence[float]) -> list[int]:
         """One token per row from softmax(logits / tau) (argmax, uniform ties, at tau = 0)."""
         import torch
         logits = logits.detach().to(torch.float64).cpu().numpy()  # (B, V)
         tokens = []
-        for row, rng in zip(logits, rngs):
-            if self.temperature == 0:
+        for row, rng, temperature in zip(logits, rngs, temperatures):
+            if temperature == 0:
                 best = np.flatnonzero(row == row.max())
                 tokens.append(int(best[int(rng.integers(len(best)))] if len(best) > 1 else best[0]))
                 continue
-            z = row / self.temperature
+            z = row / temperature
             p = np.exp(z - z.max())
             tokens.append(sample_index(p / p.sum(), rng))
         return tokens

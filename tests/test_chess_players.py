@@ -1,0 +1,167 @@
+"""Model players: the exact move distribution (both tokenizers) against brute force, the paper's
+sampled character protocol (parsing, retries, forfeit, resignation), KV-cache generation."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import chess
+import numpy as np
+import pytest
+import torch
+
+from chess_exp.engines import RandomPlayer
+from chess_exp.games import MatchConfig, ladder_specs, play_games
+from chess_exp.model import GPT, GPTConfig
+from chess_exp.players import ModelPlayer, MoveRequest, parse_sampled_move
+from chess_exp.tokenizers import get_tokenizer
+
+OPENING = ("e4", "e5", "Qh5", "Nc6", "Bc4", "Nf6", "Qxf7#")
+
+
+def _model(tokenizer_name: str, block_size: int = 128, seed: int = 0) -> GPT:
+    torch.manual_seed(seed)
+    tok = get_tokenizer(tokenizer_name)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=2, n_head=2, n_embd=32))
+    return model.eval()
+
+
+def _brute_force_logp(model: GPT, prefix: list[int], cand: list[int]) -> float:
+    seq = torch.tensor([prefix + cand])
+    with torch.no_grad():
+        logits, _ = model(seq)
+    logp = torch.log_softmax(logits[0].double(), dim=-1)
+    return float(sum(logp[len(prefix) - 1 + k, t] for k, t in enumerate(cand)))
+
+
+@pytest.mark.parametrize("tokenizer_name", ["char", "move"])
+def test_exact_distribution_matches_brute_force(tokenizer_name: str) -> None:
+    tok = get_tokenizer(tokenizer_name)
+    model = _model(tokenizer_name)
+    player = ModelPlayer(model, tok, policy="exact", temperature=1.0)
+    histories = [(), OPENING[:3], OPENING[:4]]
+    boards = []
+    for sans in histories:
+        board = chess.Board()
+        for san in sans:
+            board.push_san(san)
+        boards.append(board)
+    dists = player.move_distributions(boards, histories)
+    for board, sans, (moves, probs) in zip(boards, histories, dists):
+        assert set(moves) == set(board.legal_moves)
+        assert probs.sum() == pytest.approx(1.0) and (probs > 0).all()
+        prefix = tok.prefix(sans)
+        logp = np.array([_brute_force_logp(model, prefix, tok.move_tokens(board, m)) for m in moves])
+        expected = np.exp(logp - logp.max())
+        np.testing.assert_allclose(probs, expected / expected.sum(), rtol=1e-4, atol=1e-7)
+
+
+def test_exact_temperature_zero_plays_the_argmax() -> None:
+    tok = get_tokenizer("move")
+    model = _model("move")
+    board = chess.Board()
+    (moves, probs), = ModelPlayer(model, tok).move_distributions([board], [()])
+    best = moves[int(np.argmax(probs))]
+    player = ModelPlayer(model, tok, policy="exact", temperature=0.0)
+    for seed in range(5):
+        (choice,) = player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(seed))])
+        assert choice.move == best and choice.info["p_tempered"] == 1.0
+
+
+def test_exact_temperature_per_player_key() -> None:
+    tok = get_tokenizer("move")
+    player = ModelPlayer(_model("move"), tok, temperature={"cold": 0.0, "hot": 1.0})
+    board = chess.Board()
+    cold = {player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(s),
+                                       player_key="cold")])[0].move for s in range(30)}
+    hot = {player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(s),
+                                      player_key="hot")])[0].move for s in range(30)}
+    assert len(cold) == 1 and len(hot) > 5
+    with pytest.raises(ValueError, match="no temperature"):
+        player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(0), player_key="x")])
+
+
+def test_parse_sampled_move_paper_rules() -> None:
+    board = chess.Board()
+    board.push_san("e4")
+    assert parse_sampled_move("e5 2.Nf3", board) == ("move", chess.Move.from_uci("e7e5"))
+    assert parse_sampled_move("Nc6;1.e4", board)[1] == chess.Move.from_uci("b8c6")
+    assert parse_sampled_move(" 0-1", board) == ("resign", None)
+    assert parse_sampled_move("1/2-1/2 ", board) == ("resign", None)
+    assert parse_sampled_move("e4 ", board) == ("illegal", None)
+    assert parse_sampled_move(";", board) == ("illegal", None)
+    assert parse_sampled_move("Zz9", board) == ("illegal", None)
+    mate = chess.Board()
+    for san in OPENING[:-1]:
+        mate.push_san(san)
+    assert parse_sampled_move("Qxf7+ Ke7", mate)[1] == chess.Move.from_uci("h5f7")  # cut at '+'
+    assert parse_sampled_move("Qxf7#", mate)[1] == chess.Move.from_uci("h5f7")
+
+
+class ScriptedText(ModelPlayer):
+    """A sampled-policy player whose 'model' emits a fixed sequence of texts."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        super().__init__(model=None, tokenizer=get_tokenizer("char"), policy="sampled", temperature=1.0)
+        self.texts = list(texts)
+
+    def generate(self, prompts, rngs, temperatures):
+        return [self.texts.pop(0) for _ in prompts]
+
+
+def _request(sans: Sequence[str] = ()) -> MoveRequest:
+    board = chess.Board()
+    for san in sans:
+        board.push_san(san)
+    return MoveRequest(board=board, sans=tuple(sans), rng=np.random.default_rng(0))
+
+
+def test_sampled_retries_then_plays() -> None:
+    (choice,) = ScriptedText(["Ke2 ", "2.e4", "Nf3 Nc6"]).choose([_request()])
+    assert choice.move == chess.Move.from_uci("g1f3") and choice.illegal_attempts == 2
+    assert not choice.forfeit and not choice.resigned
+
+
+def test_sampled_forfeits_after_five_illegal_attempts() -> None:
+    (choice,) = ScriptedText(["xx"] * 5).choose([_request()])
+    assert choice.move is None and choice.forfeit and choice.illegal_attempts == 5
+
+
+def test_sampled_result_string_is_resignation() -> None:
+    (choice,) = ScriptedText(["bad", "0-1 "]).choose([_request(["e4"])])
+    assert choice.move is None and choice.resigned and choice.illegal_attempts == 1
+
+
+def test_sampled_needs_char_tokenizer() -> None:
+    with pytest.raises(ValueError, match="char tokenizer"):
+        ModelPlayer(_model("move"), get_tokenizer("move"), policy="sampled")
+
+
+def test_sampled_generation_with_cache_equals_without() -> None:
+    """The batched KV-cache loop samples the same characters as the paper's re-run-everything loop."""
+    tok = get_tokenizer("char")
+    model = _model("char", block_size=64)
+    prompts = [tok.prefix(()), tok.prefix(OPENING[:3]), tok.prefix(OPENING[:6])]
+    cached = ModelPlayer(model, tok, policy="sampled", temperature=1.0, use_cache=True, max_chars=6)
+    plain = ModelPlayer(model, tok, policy="sampled", temperature=1.0, use_cache=False, max_chars=6)
+    a = cached.generate(prompts, [np.random.default_rng(i) for i in range(3)], [1.0] * 3)
+    b = plain.generate(prompts, [np.random.default_rng(i) for i in range(3)], [1.0] * 3)
+    for x, y in zip(a, b):  # the cached loop stops once the move is determined
+        assert y.startswith(x) and len(x) >= 1
+    assert all(len(t) <= 6 for t in a)
+
+
+def test_model_games_record_checks_and_batch(tmp_path) -> None:
+    tok = get_tokenizer("move")
+    model = ModelPlayer(_model("move", block_size=256), tok, policy="exact", temperature=1.0, name="tiny")
+    records = play_games(ladder_specs("model", ["random"], 4, seed=2),
+                         {"model": model, "random": RandomPlayer()}, out_dir=tmp_path,
+                         config=MatchConfig(max_moves=60), progress=False)
+    assert len(records) == 4
+    for record in records:
+        board = chess.Board()
+        for san in record.sans:
+            move = board.parse_san(san)
+            assert san == board.san(move)  # full SAN, '+' and '#' included, for both sides
+            board.push(move)
+    assert any("+" in san for r in records for san in r.sans)
