@@ -113,6 +113,8 @@ def state_entropies(table: OpeningTable, rows: np.ndarray, threshold: int) -> li
     visits = np.bincount(s, minlength=len(table.keys))
     keep = visits > threshold
     rows = rows[keep[s]]
+    if rows.size == 0:
+        return []
     pair = table.state[rows] * 65536 + table.move[rows].astype(np.int64)
     pair_u, count = np.unique(pair, return_counts=True)
     pstate = pair_u // 65536

@@ -167,6 +167,8 @@ def state_table(table: PlyTable, rows: np.ndarray) -> list[dict]:
     """Per common state: visits, moves, argmax, r(argmax), r(mixture), best observed reward, favor."""
     if np.isnan(table.reward[rows]).any():
         raise ValueError("table: some rows have no reward; run score_with_stockfish first")
+    if rows.size == 0:
+        return []
     s, m, r = table.state[rows], table.move[rows].astype(np.int64), table.reward[rows]
     pair = s * 65536 + m
     order = np.argsort(pair, kind="stable")
