@@ -16,6 +16,7 @@ Shapes follow the core: experts ``(k, n_x, n_y)``, input distributions ``(k, n_x
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
@@ -116,11 +117,23 @@ class Instance:
 
     def mixture(self) -> np.ndarray:
         r""":math:`\hat f`, the ideal learner (``transcendence.mixture``), shape (n_x, n_y)."""
-        return tr.mixture(self.experts, self.input_dists, self.weights)
+        return self._mixture
 
     def expert_rewards(self) -> np.ndarray:
         r""":math:`R_{p_{test}}(f_i)` for every expert, shape (k,)."""
-        return np.asarray(tr.expected_reward(self.experts, self.reward, self.test_dist), dtype=float)
+        return self._expert_rewards
+
+    @cached_property
+    def _mixture(self) -> np.ndarray:
+        f = tr.mixture(self.experts, self.input_dists, self.weights)
+        f.setflags(write=False)
+        return f
+
+    @cached_property
+    def _expert_rewards(self) -> np.ndarray:
+        r = np.asarray(tr.expected_reward(self.experts, self.reward, self.test_dist), dtype=float)
+        r.setflags(write=False)
+        return r
 
     def margins(self, temperatures: object, *, mode: str = "logit") -> np.ndarray:
         r""":math:`m(\tau) = R(\hat f_\tau) - \max_i R(f_i)` at each temperature, shape (n_t,)."""
@@ -134,10 +147,11 @@ class Instance:
                                       temperature=temperature, mode=mode,
                                       input_dists=self.input_dists, weights=self.weights)
 
-    def critical_temperature(self, *, mode: str = "logit") -> float | None:
-        """``transcendence.critical_temperature`` on this instance."""
+    def critical_temperature(self, *, mode: str = "logit", **options: Any) -> float | None:
+        """``transcendence.critical_temperature`` on this instance (``options`` passed on)."""
         return tr.critical_temperature(self.experts, self.reward, self.test_dist, mode=mode,
-                                       input_dists=self.input_dists, weights=self.weights)
+                                       input_dists=self.input_dists, weights=self.weights,
+                                       **options)
 
     def replace(self, **changes: Any) -> "Instance":
         """A copy with some fields changed."""

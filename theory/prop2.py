@@ -31,6 +31,9 @@ from theory._base import Conclusion, Counterexample, Instance, Statement
 MODES = ("logit", "prob")
 #: Relative offset for "just below" and "just above" the critical temperature.
 NEAR = 1e-4
+#: Grid density passed to ``critical_temperature`` (its default is 32). The check below scans
+#: (0, τ*) itself at 16 points per decade or more, so a dip the coarser search misses is caught.
+POINTS_PER_DECADE = 8
 
 
 def low_temperature_threshold(instance: Instance, *, mode: str = "logit", budget: float,
@@ -99,7 +102,7 @@ def _forward(instance: Instance, mode: str) -> tuple[bool, float, str, dict[str,
     if delta <= tr.MARGIN_TOL:
         return False, delta, "τ = 0: the argmax predictor does not transcend", values
     tau0 = low_temperature_threshold(instance, mode=mode, budget=delta / 2, side="loss")
-    tau_star = instance.critical_temperature(mode=mode)
+    tau_star = instance.critical_temperature(mode=mode, points_per_decade=POINTS_PER_DECADE)
     values[f"tau0_{mode}"] = tau0
     values[f"tau_star_{mode}"] = math.nan if tau_star is None else tau_star
     if tau_star is None:
