@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 
 import theory
-from strategies_theory import instances_of
+from tests.strategies_theory import instances_of
 
 MANY = settings(max_examples=500)
 
