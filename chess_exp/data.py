@@ -26,12 +26,13 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, NamedTuple
+from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
 import chess
 
 from chess_exp import _pgn
 from chess_exp._pgn import Malformed
+from chess_exp._pgn_replay import san_to_move
 
 __all__ = ["Game", "ReadStats", "Filters", "default_data_dir", "read_games", "in_cap", "split_of",
            "transcript", "open_binary", "input_format", "check_legal_sans", "time_control_speed",
@@ -184,8 +185,29 @@ class _Record(NamedTuple):
     result: str
     transcript: bytes  # "1.e4 e5 2.Nf3", validated without a board
     n_plies: int
-    headers: dict[bytes, bytes] | dict[str, str]
+    headers: bytes | dict  # PGN: the raw header block (parsed lazily) or a dict; CSV: dict of str
     movetext: bytes | None  # raw PGN movetext (for evals), None for CSV
+
+
+def _record_header(rec: _Record, key: str, csv_key: str | None = None) -> str | None:
+    """One header of a record: PGN tag ``key``, or CSV column ``csv_key``."""
+    h = rec.headers
+    if isinstance(h, bytes):
+        value = _pgn.header_value(h, key.encode())
+        return None if value is None else value.decode("utf-8", "replace")
+    if h and isinstance(next(iter(h)), bytes):
+        value = h.get(key.encode())
+        return None if value is None else value.decode("utf-8", "replace")
+    return h.get(key) if csv_key is None else h.get(csv_key, h.get(key))
+
+
+def _record_headers(rec: _Record) -> dict[str, str]:
+    h = rec.headers
+    if isinstance(h, bytes):
+        h = _pgn.parse_headers(h)
+    if h and isinstance(next(iter(h)), bytes):
+        return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in h.items()}
+    return dict(h)
 
 
 _STR_RESULTS = {b"1-0": "1-0", b"0-1": "0-1", b"1/2-1/2": "1/2-1/2", b"*": "*"}
@@ -236,23 +258,29 @@ def _pgn_record(raw: bytes) -> _Record:
         except UnicodeDecodeError:
             raise Malformed("non_utf8") from None
     head, sep, movetext = raw.partition(b"\n\n")
+    head = head.rstrip()
     if not head.startswith(b"["):
         raise Malformed("bad_header", "a game does not start with a header line")
-    headers = _pgn.parse_headers(head.strip())
+    headers: bytes | dict[bytes, bytes]
+    if _pgn.header_block_ok(head):
+        headers, get = head, lambda key: _pgn.header_value(head, key)
+    else:
+        headers = _pgn.parse_headers(head)  # raises bad_header
+        get = headers.get
     if not sep or not movetext.strip():
         raise Malformed("truncated", "headers without movetext")
-    variant = headers.get(b"Variant")
-    if (variant and variant.lower() not in (b"standard", b"chess")) or b"FEN" in headers:
+    variant = get(b"Variant")
+    if (variant and variant.lower() not in (b"standard", b"chess")) or get(b"FEN") is not None:
         raise Malformed("nonstandard", "variant or custom start position")
-    header_result = headers.get(b"Result")
+    header_result = get(b"Result")
     if header_result not in _STR_RESULTS:
         raise Malformed("bad_header", "missing or unknown Result")
     t, result, n_plies = _pgn.movetext_to_transcript(movetext)
     if result != header_result:
         raise Malformed("result_mismatch", f"Result header {header_result!r}, movetext {result!r}")
     _check_mate_result(t, n_plies, result)
-    gid = _game_id_from_site(headers.get(b"Site", b"")) or _content_id(head, t)
-    return _Record(gid, _elo(headers.get(b"WhiteElo")), _elo(headers.get(b"BlackElo")),
+    gid = _game_id_from_site(get(b"Site") or b"") or _content_id(head, t)
+    return _Record(gid, _elo(get(b"WhiteElo")), _elo(get(b"BlackElo")),
                    _STR_RESULTS[result], t, n_plies, headers, movetext)
 
 
@@ -345,18 +373,12 @@ def check_legal_sans(sans: Iterable[str]) -> list[chess.Move]:
     moves = []
     for i, san in enumerate(sans):
         try:
-            move = board.parse_san(san)
+            move = san_to_move(board, san)
         except ValueError:
             raise Malformed("illegal_move", f"ply {i + 1}: {san}") from None
         board.push(move)
         moves.append(move)
     return moves
-
-
-def _headers_str(headers: dict) -> dict[str, str]:
-    if headers and isinstance(next(iter(headers)), bytes):
-        return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in headers.items()}
-    return dict(headers)
 
 
 def read_games(path: str | os.PathLike, *, keep_evals: bool = False, stats: ReadStats | None = None,
@@ -390,7 +412,7 @@ def read_games(path: str | os.PathLike, *, keep_evals: bool = False, stats: Read
             evals = _pgn.split_evals(rec.movetext, rec.n_plies)
         stats.kept += 1
         yield Game(rec.game_id, rec.white_elo, rec.black_elo, rec.result, tuple(sans),
-                   _headers_str(rec.headers), evals)
+                   _record_headers(rec), evals)
 
 
 # --- filters, split, transcript ---------------------------------------------------------------
@@ -455,8 +477,11 @@ class Filters:
     drop_unfinished_result: bool = True  # the paper drops results "*" (no result)
 
     def reason(self, white_elo: int | None, black_elo: int | None, result: str, n_plies: int,
-               headers: dict) -> str | None:
-        """None if the game passes, else the filter reason it is counted under."""
+               header: Callable[[str, str], str | None]) -> str | None:
+        """None if the game passes, else the filter reason it is counted under.
+
+        ``header(pgn_tag, csv_column)`` returns a header value or None.
+        """
         if self.drop_unfinished_result and result == "*":
             return "no_result"
         if self.cap is not None:
@@ -467,19 +492,21 @@ class Filters:
         if n_plies < self.min_plies:
             return "too_short"
         if self.time_controls:
-            tc = _header(headers, "TimeControl", "time_control")
+            tc = header("TimeControl", "time_control")
             if tc is None or (tc not in self.time_controls
                               and time_control_speed(tc) not in self.time_controls):
                 return "time_control"
         if self.finished_only:
-            term = _header(headers, "Termination", "termination")
+            term = header("Termination", "termination")
             if term is None or term.strip().lower() != "normal":
                 return "not_finished"
         return None
 
+    def game_reason(self, game: Game) -> str | None:
+        """``reason`` for a :class:`Game`."""
+        return self.reason(game.white_elo, game.black_elo, game.result, game.n_plies,
+                           lambda tag, col: game.headers.get(tag, game.headers.get(col)))
 
-def _header(headers: dict, pgn_key: str, csv_key: str) -> str | None:
-    value = headers.get(pgn_key.encode()) or headers.get(pgn_key) or headers.get(csv_key)
-    if value is None:
-        return None
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    def record_reason(self, rec: "_Record") -> str | None:
+        return self.reason(rec.white_elo, rec.black_elo, rec.result, rec.n_plies,
+                           lambda tag, col: _record_header(rec, tag, col))
