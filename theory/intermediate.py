@@ -16,8 +16,8 @@ mixture       0.5        0.3        0.2
 :math:`0.5 \cdot 0.6 + 0.3 = 0.6`: both lose to expert 1. At :math:`\tau` in between, the tempered
 mixture :math:`\propto (0.5^{1/\tau}, 0.3^{1/\tau}, 0.2^{1/\tau})` (logit mode) takes mass away from
 "safe" and gives it mostly to "better", because "better" is ranked above "bad": at
-:math:`\tau = 0.35` the reward is about 0.637 > 0.61. In prob mode the peak is about 0.6205 near
-:math:`\tau = 0.1`.
+:math:`\tau = 0.35` the reward is about 0.638 > 0.61. In prob mode the peak is about 0.621 near
+:math:`\tau = 0.11`.
 
 Mechanism: the argmax wins nothing when the plurality output is a mediocre "safe" choice; a soft
 vote keeps the runner-up, which is better, while still suppressing the worst output. The chess
