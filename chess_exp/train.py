@@ -43,7 +43,7 @@ from chess_exp.model import GPT, GPTConfig
 from transcendence.config import apply_overrides, config_to_dict, write_run_metadata
 
 __all__ = ["TrainConfig", "PRESETS", "train", "load_split", "get_batch", "next_move_accuracy",
-           "add_arguments", "main"]
+           "legal_move_accuracy", "evaluate_run", "add_arguments", "main"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +93,7 @@ PRESETS: dict[str, TrainConfig] = {
     "small_cpu": TrainConfig(
         model=GPTConfig(vocab_size=1970, block_size=256, n_layer=4, n_head=4, n_embd=128,
                         dropout=0.1),
-        batch_size=16, grad_accum=1, max_iters=2500, learning_rate=2e-3, min_lr=2e-4,
+        batch_size=16, grad_accum=1, max_iters=1200, learning_rate=2e-3, min_lr=2e-4,
         warmup_iters=100, weight_decay=0.1, eval_interval=250, eval_iters=20, log_interval=25,
         eval_acc_games=300),
     # For tests: a few seconds on one core.
@@ -211,6 +211,72 @@ def next_move_accuracy(model: GPT, split: Split, *, max_games: int = 0, batch_si
     return (correct / total if total else float("nan")), total
 
 
+def split_games_sans(split: Split, tokenizer: Any, max_games: int = 0) -> list[list[str]]:
+    """The SAN moves of the first ``max_games`` games of a prepared split (0 = all)."""
+    import re
+    import chess
+
+    ends = np.append(split.offsets[1:], len(split.tokens))
+    games = []
+    for s, e in list(zip(split.offsets, ends))[: max_games or None]:
+        ids = [int(t) for t in split.tokens[s:e]]
+        if tokenizer.name == "move":
+            board, sans = chess.Board(), []
+            for token in ids[1:]:
+                if token == tokenizer.end_id:
+                    break
+                move = tokenizer.id_to_move(token)
+                sans.append(board.san(move))
+                board.push(move)
+        else:
+            text = tokenizer.decode(ids).lstrip(";")
+            sans = [re.sub(r"^\d+\.", "", w) for w in text.split()]
+        games.append(sans)
+    return games
+
+
+@torch.no_grad()
+def legal_move_accuracy(model: GPT, tokenizer: Any, games: list[list[str]], *,
+                        positions_per_call: int = 512) -> tuple[float, int]:
+    """How often the model's most likely LEGAL move (the exact policy at temperature 0, from
+    :func:`score_continuations` over all legal moves) is the move played, over every position of
+    ``games`` (lists of SAN) that fits in the context. Returns (accuracy, positions counted)."""
+    import chess
+    from chess_exp.model import score_continuations
+
+    correct = total = 0
+    prefixes: list[list[int]] = []
+    candidates: list[list[list[int]]] = []
+    truth: list[int] = []
+
+    def flush() -> None:
+        nonlocal correct, total
+        if prefixes:
+            scores = score_continuations(model, prefixes, candidates)
+            correct += sum(int(np.argmax(sc)) == t for sc, t in zip(scores, truth))
+            total += len(truth)
+            prefixes.clear(), candidates.clear(), truth.clear()
+
+    for sans in games:
+        board = chess.Board()
+        full = tokenizer.encode_game(sans) if tokenizer.name == "move" else None
+        for i, san in enumerate(sans):
+            move = board.parse_san(san)
+            legal = list(board.legal_moves)
+            prefix = full[:i + 1] if full is not None else tokenizer.prefix(sans[:i])
+            cands = [tokenizer.move_tokens(board, m) for m in legal]
+            if len(prefix) + max(len(c) for c in cands) - 1 > model.config.block_size:
+                break
+            prefixes.append(prefix)
+            candidates.append(cands)
+            truth.append(legal.index(move))
+            board.push(move)
+            if len(prefixes) >= positions_per_call:
+                flush()
+    flush()
+    return (correct / total if total else float("nan")), total
+
+
 def _special_ids(meta: dict[str, Any]) -> tuple[int, ...]:
     ids = []
     for key in ("start_id", "end_id"):
@@ -227,6 +293,59 @@ def _special_ids(meta: dict[str, Any]) -> tuple[int, ...]:
         except (ImportError, ValueError, KeyError):
             pass
     return tuple(ids)
+
+
+@torch.no_grad()
+def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str], *,
+                 max_games: int = 0, legal_games: int = 200) -> dict[str, Any]:
+    """Held-out numbers of a trained run on the validation split of ``data_dir``.
+
+    ``val_loss`` (mean next-token cross-entropy over whole validation games, each read from
+    position 0), ``unigram_loss`` (the same for the train split's token frequencies: the baseline
+    a model must beat), ``val_move_acc`` (top-1 next-token accuracy over move targets, start/end
+    tokens excluded; with the move tokenizer this is next-move accuracy) over ``max_games`` games
+    (0 = all), and ``val_legal_move_acc`` (argmax over legal moves, see :func:`legal_move_accuracy`)
+    over the first ``legal_games``. Written to ``run_dir/heldout.json``.
+    """
+    from chess_exp.model import load_model
+    from chess_exp.tokenizers import get_tokenizer
+
+    model, meta = load_model(run_dir)
+    val, train_split = load_split(data_dir, "val"), load_split(data_dir, "train")
+    if tokenizer_name(val.meta) != meta["tokenizer"]:
+        raise ValueError(f"--data {data_dir} uses tokenizer {tokenizer_name(val.meta)!r} but the model was "
+                         f"trained on {meta['tokenizer']!r}")
+    ignore = _special_ids(val.meta)
+    acc, n = next_move_accuracy(model, val, max_games=max_games, ignore=ignore)
+    # loss over whole games from position 0, the same token set as the accuracy plus start/end
+    T = model.config.block_size
+    ends = np.append(val.offsets[1:], len(val.tokens))
+    games = list(zip(val.offsets, ends))[: max_games or None]
+    nll = count = 0.0
+    counts = np.bincount(np.asarray(train_split.tokens), minlength=model.config.vocab_size) + 1.0
+    unigram = -np.log(counts / counts.sum())
+    uni = 0.0
+    for i in range(0, len(games), 32):
+        batch = games[i:i + 32]
+        width = min(T + 1, max(int(e - s) for s, e in batch))
+        seq = torch.full((len(batch), width), -1, dtype=torch.long)
+        for r, (s, e) in enumerate(batch):
+            k = min(int(e - s), width)
+            seq[r, :k] = torch.from_numpy(val.tokens[s:s + k].astype(np.int64))
+        x, y = seq[:, :-1].clamp(min=0), seq[:, 1:]
+        logits, _ = model(x)
+        keep = y >= 0
+        nll += float(torch.nn.functional.cross_entropy(logits[keep].float(), y[keep], reduction="sum"))
+        uni += float(unigram[y[keep].numpy()].sum())
+        count += int(keep.sum())
+    tokenizer = get_tokenizer(meta["tokenizer"])
+    legal_acc, legal_n = legal_move_accuracy(model, tokenizer, split_games_sans(val, tokenizer, legal_games))
+    result = {"step": meta["step"], "tokenizer": meta["tokenizer"], "val_games": len(games),
+              "val_loss": nll / count, "unigram_loss": uni / count, "val_move_acc": acc,
+              "val_move_acc_n": n, "val_legal_move_acc": legal_acc, "val_legal_move_acc_n": legal_n,
+              "legal_games": legal_games}
+    (Path(run_dir) / "heldout.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -488,6 +607,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="starting configuration (default: small_cpu)")
     parser.add_argument("--data", type=Path, help="prepared data directory (from `chess prepare`)")
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<preset>)")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="do not train: evaluate the checkpoint in --out on the validation split of "
+                             "--data (loss, unigram baseline, next-move accuracy) into heldout.json")
+    parser.add_argument("--eval-games", type=int, default=0,
+                        help="with --eval-only: validation games for loss and accuracy (0 = all)")
+    parser.add_argument("--legal-games", type=int, default=200,
+                        help="with --eval-only: validation games for the legal-move accuracy (default 200)")
     parser.epilog = ("Any field of TrainConfig can be overridden as --key=value, e.g. --max_iters=200 "
                      "--model.n_layer=2 --num_threads=1 --resume=false.")
     parser.set_defaults(accepts_overrides=True, func=main)
@@ -508,6 +634,15 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 def main(args: argparse.Namespace) -> int:
     try:
         config = resolve_config(args)
+        if getattr(args, "eval_only", False):
+            if config.num_threads:
+                torch.set_num_threads(config.num_threads)
+            if config.data_dir is None:
+                raise ValueError("--eval-only needs --data DIR")
+            result = evaluate_run(config.out_dir, config.data_dir, max_games=args.eval_games,
+                                  legal_games=args.legal_games)
+            print(json.dumps(result, indent=2))
+            return 0
         if int(os.environ.get("RANK", "0")) == 0:
             print(json.dumps(config_to_dict(config)), file=sys.stderr)
         out = train(config)
