@@ -124,6 +124,32 @@ def parse_headers(head: bytes) -> dict[bytes, bytes]:
     return headers
 
 
+def header_block_ok(head: bytes) -> bool:
+    """Cheap (C-level) check that every line of a header block looks like ``[Tag "value"]``.
+
+    False does not mean malformed: ``parse_headers`` then decides (it accepts odd spacing)."""
+    n_lines = head.count(b"\n") + 1
+    return (head.startswith(b"[") and head.count(b"\n[") == n_lines - 1
+            and head.endswith(b'"]') and head.count(b'"]\n') == n_lines - 1
+            and head.count(b' "') >= n_lines)
+
+
+def header_value(head: bytes, key: bytes) -> bytes | None:
+    """The value of tag ``key`` in a header block that passed ``header_block_ok`` (None if absent)."""
+    if head.startswith(b"[" + key + b' "'):
+        i = len(key) + 3
+    else:
+        i = head.find(b"\n[" + key + b' "')
+        if i < 0:
+            return None
+        i += len(key) + 4
+    j = head.find(b'"]', i)
+    value = head[i:j]
+    if b"\\" in value:
+        value = _UNESCAPE_RE.sub(rb"\1", value)
+    return value
+
+
 def _strip_annotations(movetext: bytes) -> bytes:
     m = movetext
     if b"{" in m or b"}" in m:
@@ -158,18 +184,86 @@ def movetext_to_transcript(movetext: bytes) -> tuple[bytes, bytes, int]:
 
     Raises Malformed with the reason when the movetext is not a complete, well-formed game.
     """
+    fast = _fast_transcript(movetext)
+    if fast is not None:
+        return fast
     m = b" ".join(_strip_annotations(movetext).split())
     if b"0-0" in m:  # castling written with zeros (no result token contains "0-0")
         m = m.replace(b"0-0-0", b"O-O-O").replace(b"0-0", b"O-O")
     head, _, result = m.rpartition(b" ")
     if result not in RESULTS:
-        if not head and result in RESULTS:
-            raise Malformed("no_moves")
         _diagnose(m, has_result=False)
     if not head:
         raise Malformed("no_moves")
     t = head.replace(b". ", b".")
     return _validated(t, m), result, t.count(b" ") + 1
+
+
+_WNUMS = [b"%d." % i for i in range(1, 5001)]
+_BNUMS = [b"%d..." % i for i in range(1, 5001)]
+
+
+def _fast_transcript(movetext: bytes) -> tuple[bytes, bytes, int] | None:
+    """The common layouts (lichess ``1. e4 { c } 1... e5 { c }`` and plain ``1. e4 e5``) with C-level
+    list and set operations only. None means "not recognised": the general path decides."""
+    if b"{" in movetext:
+        parts = movetext.replace(b"}", b"{").split(b"{")
+        if len(parts) % 2 == 0:
+            return None
+        outside = b" ".join(parts[::2])
+    else:
+        outside = movetext
+    if b"(" in outside or b";" in outside or b"$" in outside or b"}" in outside:
+        return None
+    tokens = outside.split()
+    if not tokens:
+        return None
+    result = tokens.pop()
+    n = len(tokens)
+    if result not in RESULTS or n == 0:
+        return None
+    if n >= 4 and tokens[2] == b"1...":  # lichess with comments: "1. W 1... B 2. W 2... B"
+        whites, blacks = tokens[1::4], tokens[3::4]
+        if n % 4 not in (0, 2) or tokens[0::4] != _WNUMS[: len(whites)] or tokens[2::4] != _BNUMS[: len(blacks)]:
+            return None
+        del tokens[2::4]
+    else:  # "1. W B 2. W B"
+        whites, blacks = tokens[1::3], tokens[2::3]
+        if n % 3 == 1 or tokens[0::3] != _WNUMS[: len(whites)]:
+            return None
+    white_set, black_set = _san_sets()
+    if not (white_set.issuperset(whites) and black_set.issuperset(blacks)):
+        return None
+    t = b" ".join(tokens).replace(b". ", b".")
+    return _validated(t, b"", checked=True), result, len(whites) + len(blacks)
+
+
+_SAN_SETS: tuple[frozenset, frozenset] | None = None
+
+
+def _san_sets() -> tuple[frozenset, frozenset]:
+    """Every SAN the per-colour regexes accept, except full-square disambiguation (``Qd1f3``, rare;
+    those take the regex path). About 27k strings per colour, built on first use."""
+    global _SAN_SETS
+    if _SAN_SETS is None:
+        files, ranks = "abcdefgh", "12345678"
+        squares = [f + r for r in ranks for f in files]
+        shared = [f"K{x}{sq}" for x in ("", "x") for sq in squares]
+        shared += [f"{p}{d}{x}{sq}" for p in "QRBN" for d in ("", *files, *ranks) for x in ("", "x")
+                   for sq in squares]
+        shared += ["O-O", "O-O-O"]
+        sets = []
+        for white in (True, False):
+            pushes, promo_rank = ("34567", "8") if white else ("23456", "1")
+            pawn = [f + r for f in files for r in pushes]
+            pawn += [f + promo_rank + "=" + p for f in files for p in "QRBN"]
+            caps = [f"{f}x{files[j]}" for i, f in enumerate(files) for j in (i - 1, i + 1) if 0 <= j < 8]
+            pawn += [c + r for c in caps for r in pushes]
+            pawn += [c + promo_rank + "=" + p for c in caps for p in "QRBN"]
+            base = shared + pawn
+            sets.append(frozenset(s.encode() + suffix for s in base for suffix in (b"", b"+", b"#")))
+        _SAN_SETS = (sets[0], sets[1])
+    return _SAN_SETS
 
 
 def normalise_transcript(text: bytes) -> bytes:
@@ -190,13 +284,14 @@ def normalise_transcript(text: bytes) -> bytes:
     return _validated(t, m + b" *")
 
 
-def _validated(t: bytes, m_for_diagnosis: bytes) -> bytes:
-    if _TRANSCRIPT_RE.fullmatch(t) is None:
-        _diagnose(m_for_diagnosis, has_result=True)
-    nums = _NUM_RE.findall(t)
-    if nums != _MOVE_NUMBERS[: len(nums)]:
-        raise Malformed("bad_movetext", "move numbers out of order" if len(nums) <= len(_MOVE_NUMBERS)
-                        else "more than 5000 moves")
+def _validated(t: bytes, m_for_diagnosis: bytes, *, checked: bool = False) -> bytes:
+    if not checked:
+        if _TRANSCRIPT_RE.fullmatch(t) is None:
+            _diagnose(m_for_diagnosis, has_result=True)
+        nums = _NUM_RE.findall(t)
+        if nums != _MOVE_NUMBERS[: len(nums)]:
+            raise Malformed("bad_movetext", "move numbers out of order" if len(nums) <= len(_MOVE_NUMBERS)
+                            else "more than 5000 moves")
     mate = t.find(b"#")
     if mate != -1 and mate != len(t) - 1:
         raise Malformed("illegal_move", "checkmate before the last move")

@@ -160,15 +160,23 @@ class _SafeStream:
     def __init__(self, stream: BinaryIO, stats: ReadStats):
         self.inner, self.stats, self.failed = stream, stats, False
 
+    _PIECE = 1 << 16  # read in small pieces so that a corrupt tail loses at most this much
+
     def read(self, n: int = -1) -> bytes:
-        if self.failed:
-            return b""
-        try:
-            return self.inner.read(n)
-        except Exception:  # noqa: BLE001 - lzma/bz2/gzip/zstd each raise their own error type
-            self.failed = True
-            self.stats.drop("corrupt_stream")
-            return b""
+        parts = []
+        want = n if n >= 0 else 1 << 62
+        while want > 0 and not self.failed:
+            try:
+                b = self.inner.read(min(want, self._PIECE))
+            except Exception:  # noqa: BLE001 - lzma/bz2/gzip/zstd each raise their own error type
+                self.failed = True
+                self.stats.drop("corrupt_stream")
+                break
+            if not b:
+                break
+            parts.append(b)
+            want -= len(b)
+        return b"".join(parts)
 
 
 def open_binary(path: str | os.PathLike) -> BinaryIO:
