@@ -1,0 +1,285 @@
+"""t-SNE of the model's last hidden layer over positions from held-out games (paper §3.9, Fig. 3).
+
+Positions are drawn from the sample's held-out games (DATA's ``split_of(game_id) == "val"``, the
+games the model's training never saw), a few per game. Each position's representation is the
+model's last hidden layer (after the final LayerNorm, ``GPT.hidden_states``) at the last token of
+the game's prefix up to that position, i.e. where the model is about to predict the next move.
+
+Colours: Stockfish's expected score for White in the position (the lichess server evaluation
+stored in the data after the previous move, converted with python-chess's lichess WDL model; the
+paper colours by win probability), and the game's length in plies. The paper's claim is that
+positions of similar value cluster although the model never saw a reward; besides the picture we
+measure it: the R² of a ridge probe from the hidden state to the value (held-out positions) and the
+correlation between a point's value and the mean value of its 10 nearest neighbours in the map.
+
+scikit-learn is not a dependency: :func:`tsne` is a small exact t-SNE in NumPy (PCA to 50
+dimensions, perplexity calibration by bisection, early exaggeration, momentum gradient descent;
+O(N²) memory and time per iteration, fine for a few thousand points).
+
+Writes ``<out>/embedding.npz``, ``<out>/results.json``, ``<out>/config.json``.
+Figure: ``paper_figs/analysis_tsne.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import chess
+import numpy as np
+
+from chess_exp.analysis import _cli
+from chess_exp.analysis.games_io import in_cap, iter_games
+from chess_exp.analysis.reward import eval_to_reward
+
+__all__ = ["TsneConfig", "tsne", "pca", "conditional_probabilities", "ridge_probe_r2", "knn_smoothness",
+           "run_tsne", "add_arguments", "main"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TsneConfig:
+    checkpoint: str = "runs/small_cpu-1300"  # checkpoint file or training run dir
+    data: str = ""  # the sample directory or a .pgn[.xz] with [%eval] comments ("" = default)
+    cap: int = 0  # only held-out games with both players rated <= cap (0 = every rating)
+    val_fraction: float = 0.05  # the held-out share used by `chess prepare` (DATA's split_of)
+    n_positions: int = 2000  # points in the map
+    per_game: int = 2  # positions drawn per held-out game
+    min_ply: int = 1  # earliest ply (0 = start position has no eval)
+    perplexity: float = 30.0  # t-SNE perplexity
+    n_iter: int = 1000  # gradient steps
+    pca_dims: int = 50  # PCA before t-SNE (0 = none)
+    seed: int = 0  # position sampling and t-SNE initialisation
+    device: str = "cpu"  # torch device for the model
+    threads: int = 1  # torch threads
+
+
+# ----------------------------------------------------------------------------------- t-SNE ------
+
+def pca(x: np.ndarray, dims: int) -> np.ndarray:
+    """Project the centred rows of ``x`` (n, d) on their top ``dims`` principal axes."""
+    xc = x - x.mean(axis=0)
+    if dims <= 0 or dims >= x.shape[1]:
+        return xc
+    _, _, vt = np.linalg.svd(xc, full_matrices=False)
+    return xc @ vt[:dims].T
+
+
+def _sq_distances(x: np.ndarray) -> np.ndarray:
+    s = (x * x).sum(1)
+    d = s[:, None] + s[None, :] - 2.0 * x @ x.T
+    np.maximum(d, 0.0, out=d)
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def conditional_probabilities(x: np.ndarray, perplexity: float, *, tol: float = 1e-5,
+                              max_steps: int = 100) -> np.ndarray:
+    """p_{j|i} with a per-point Gaussian width chosen so that 2^{H(P_i)} = ``perplexity`` (bisection).
+
+    Returns the row-stochastic (n, n) matrix with a zero diagonal.
+    """
+    n = x.shape[0]
+    if not 1.0 < perplexity < n:
+        raise ValueError(f"perplexity: must be in (1, n_points={n}), got {perplexity}")
+    d = _sq_distances(x)
+    target = np.log(perplexity)  # entropy in nats
+    p = np.zeros((n, n))
+    for i in range(n):
+        di = np.delete(d[i], i)
+        lo, hi, beta = 0.0, np.inf, 1.0 / max(np.median(di), 1e-12)
+        for _ in range(max_steps):
+            w = np.exp(-(di - di.min()) * beta)
+            sw = w.sum()
+            h = np.log(sw) + beta * ((di - di.min()) * w).sum() / sw
+            if abs(h - target) < tol:
+                break
+            if h > target:  # too flat: narrower kernel
+                lo = beta
+                beta = beta * 2 if hi == np.inf else (beta + hi) / 2
+            else:
+                hi = beta
+                beta = (beta + lo) / 2
+        p[i, np.arange(n) != i] = w / sw
+    return p
+
+
+def tsne(x: np.ndarray, *, rng: np.random.Generator, perplexity: float = 30.0, n_iter: int = 1000,
+         pca_dims: int = 50, early_exaggeration: float = 12.0, exaggeration_iters: int = 250,
+         learning_rate: float | None = None) -> np.ndarray:
+    """Exact t-SNE (van der Maaten & Hinton 2008) of the rows of ``x`` (n, d) -> (n, 2).
+
+    Gradient :math:`4 \\sum_j (p_{ij} - q_{ij}) (y_i - y_j) (1 + \\|y_i - y_j\\|^2)^{-1}` with
+    symmetrised :math:`p_{ij} = (p_{j|i} + p_{i|j}) / 2n`, momentum 0.5 then 0.8, gains as in the
+    reference implementation, learning rate ``max(n / early_exaggeration / 4, 50)`` by default.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 5:
+        raise ValueError(f"x: need a (n >= 5, d) array, got shape {x.shape}")
+    n = x.shape[0]
+    z = pca(x, pca_dims)
+    z = z / max(np.abs(z).max(), 1e-12)
+    p = conditional_probabilities(z, min(perplexity, (n - 1) / 3))
+    p = (p + p.T) / (2.0 * n)
+    np.maximum(p, 1e-12, out=p)
+    lr = learning_rate if learning_rate is not None else max(n / early_exaggeration / 4.0, 50.0)
+    y = rng.normal(0.0, 1e-4, size=(n, 2))
+    update = np.zeros_like(y)
+    gains = np.ones_like(y)
+    for it in range(n_iter):
+        exag = early_exaggeration if it < exaggeration_iters else 1.0
+        num = 1.0 / (1.0 + _sq_distances(y))
+        np.fill_diagonal(num, 0.0)
+        q = np.maximum(num / num.sum(), 1e-12)
+        w = (exag * p - q) * num  # (n, n)
+        grad = 4.0 * (w.sum(1)[:, None] * y - w @ y)
+        momentum = 0.5 if it < exaggeration_iters else 0.8
+        same = np.sign(grad) == np.sign(update)
+        gains = np.where(same, gains * 0.8, gains + 0.2)
+        np.maximum(gains, 0.01, out=gains)
+        update = momentum * update - lr * gains * grad
+        y = y + update
+        y = y - y.mean(0)
+    return y
+
+
+# ------------------------------------------------------------------------------ measurements ----
+
+def ridge_probe_r2(h: np.ndarray, v: np.ndarray, *, rng: np.random.Generator, alpha: float = 1.0,
+                   test_fraction: float = 0.3) -> float:
+    """R² on held-out points of a ridge regression from hidden states ``h`` (n, C) to ``v`` (n,)."""
+    n = h.shape[0]
+    perm = rng.permutation(n)
+    n_test = max(1, int(round(test_fraction * n)))
+    test, train = perm[:n_test], perm[n_test:]
+    mu, sd = h[train].mean(0), h[train].std(0) + 1e-8
+    a = np.c_[(h[train] - mu) / sd, np.ones(train.size)]
+    reg = alpha * np.eye(a.shape[1])
+    reg[-1, -1] = 0.0
+    coef = np.linalg.solve(a.T @ a + reg, a.T @ v[train])
+    pred = np.c_[(h[test] - mu) / sd, np.ones(test.size)] @ coef
+    ss_res = ((v[test] - pred) ** 2).sum()
+    ss_tot = ((v[test] - v[test].mean()) ** 2).sum()
+    return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def knn_smoothness(y: np.ndarray, v: np.ndarray, k: int = 10) -> float:
+    """Pearson correlation between each point's value and the mean value of its k nearest neighbours."""
+    d = _sq_distances(y)
+    np.fill_diagonal(d, np.inf)
+    nn = np.argpartition(d, k, axis=1)[:, :k]
+    return float(np.corrcoef(v, v[nn].mean(1))[0, 1])
+
+
+# ------------------------------------------------------------------------------------ run ---------
+
+def collect_positions(cfg: TsneConfig, tokenizer, block_size: int, *, rng: np.random.Generator) -> list[dict]:
+    from chess_exp.data import split_of
+
+    out: list[dict] = []
+    for game in iter_games(cfg.data or None, keep_evals=True):
+        if split_of(game.game_id, cfg.val_fraction) != "val" or (cfg.cap and not in_cap(game, cfg.cap)):
+            continue
+        n = min(len(game.sans), block_size - 1)
+        plies = [i for i in range(cfg.min_ply, n) if i >= 1 and game.evals[i - 1] is not None]
+        if not plies:
+            continue
+        for i in sorted(rng.choice(plies, size=min(cfg.per_game, len(plies)), replace=False)):
+            board_turn = chess.WHITE if i % 2 == 0 else chess.BLACK
+            out.append({"sans": game.sans, "ply": int(i), "game_length": len(game.sans),
+                        "value_white": eval_to_reward(game.evals[i - 1], chess.WHITE),
+                        "turn_white": board_turn == chess.WHITE, "game_id": game.game_id,
+                        "white_elo": game.white_elo, "black_elo": game.black_elo})
+        if len(out) >= cfg.n_positions:
+            break
+    return out[: cfg.n_positions]
+
+
+def hidden_for(model, tokenizer, positions: list[dict]) -> np.ndarray:
+    """Last-layer hidden state at the end of each position's prefix, (n, C)."""
+    import torch
+
+    by_game: dict[str, list[int]] = {}
+    for k, p in enumerate(positions):
+        by_game.setdefault(p["game_id"], []).append(k)
+    device = model.lm_head.weight.device
+    out = np.zeros((len(positions), model.config.n_embd), dtype=np.float32)
+    for ks in by_game.values():
+        sans = positions[ks[0]]["sans"]
+        longest = max(positions[k]["ply"] for k in ks)
+        tokens = tokenizer.prefix(tuple(sans[:longest]))
+        hs = model.hidden_states(torch.tensor([tokens], dtype=torch.long, device=device))[0]  # (T, C)
+        for k in ks:
+            pre = tokenizer.prefix(tuple(sans[:positions[k]["ply"]]))
+            if tokens[:len(pre)] != pre:  # not a prefix (should not happen): run it alone
+                h = model.hidden_states(torch.tensor([pre], dtype=torch.long, device=device))[0, -1]
+            else:
+                h = hs[len(pre) - 1]
+            out[k] = h.float().cpu().numpy()
+    return out
+
+
+def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict:
+    import torch
+
+    from chess_exp.model import load_model
+    from chess_exp.tokenizers import get_tokenizer
+
+    run_dir = _cli.start_run(out, cfg)
+    torch.set_num_threads(cfg.threads)
+    model, meta = load_model(cfg.checkpoint, device=cfg.device)
+    tokenizer = get_tokenizer(meta["tokenizer"])
+    rng = np.random.default_rng(cfg.seed)
+    positions = collect_positions(cfg, tokenizer, model.config.block_size, rng=rng)
+    if len(positions) < 10:
+        raise ValueError(f"only {len(positions)} held-out positions found; lower --cap or check --data")
+    if progress:
+        print(f"{len(positions)} positions from held-out games; hidden states...", file=sys.stderr)
+    h = hidden_for(model, tokenizer, positions)
+    if progress:
+        print(f"t-SNE of {h.shape[0]} x {h.shape[1]} ({cfg.n_iter} iterations)...", file=sys.stderr)
+    y = tsne(h, rng=rng, perplexity=cfg.perplexity, n_iter=cfg.n_iter, pca_dims=cfg.pca_dims)
+    value = np.array([p["value_white"] for p in positions])
+    length = np.array([p["game_length"] for p in positions])
+    ply = np.array([p["ply"] for p in positions])
+    turn = np.array([p["turn_white"] for p in positions])
+    mover_value = np.where(turn, value, 1 - value)
+    decided = np.abs(value - 0.5)
+    results = {
+        "n_positions": len(positions), "n_games": len({p["game_id"] for p in positions}),
+        "hidden_size": int(h.shape[1]), "model": {"checkpoint": cfg.checkpoint, "step": meta.get("step"),
+                                                   "tokenizer": meta["tokenizer"]},
+        "colour": "White's expected score from the data's [%eval] (lichess server Stockfish), lichess WDL",
+        "ridge_probe_r2": {"value_white": ridge_probe_r2(h, value, rng=rng),
+                           "value_mover": ridge_probe_r2(h, mover_value, rng=rng),
+                           "decidedness_abs": ridge_probe_r2(h, decided, rng=rng),
+                           "game_length": ridge_probe_r2(h, length.astype(float), rng=rng),
+                           "ply": ridge_probe_r2(h, ply.astype(float), rng=rng)},
+        "knn10_corr_in_map": {"value_white": knn_smoothness(y, value), "decidedness_abs": knn_smoothness(y, decided),
+                              "game_length": knn_smoothness(y, length.astype(float)),
+                              "ply": knn_smoothness(y, ply.astype(float))},
+        "corr_game_length_vs_decidedness": float(np.corrcoef(length, decided)[0, 1]),
+    }
+    np.savez_compressed(run_dir / "embedding.npz", y=y, value_white=value, game_length=length, ply=ply,
+                        turn_white=turn)
+    _cli.write_json(run_dir / "results.json", results)
+    return results
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _cli.add_config_arguments(parser, TsneConfig(), "runs/tsne")
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = _cli.resolve_config(TsneConfig(), args)
+    try:
+        res = run_tsne(cfg, args.out)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{res['n_positions']} positions from {res['n_games']} held-out games")
+    print(f"ridge probe R² (held-out 30%): {res['ridge_probe_r2']}")
+    print(f"10-NN correlation in the map: {res['knn10_corr_in_map']}")
+    print(f"wrote {args.out}/embedding.npz, results.json")
+    return 0

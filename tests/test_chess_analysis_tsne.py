@@ -1,0 +1,64 @@
+"""Tests for chess_exp.analysis.tsne: the NumPy t-SNE, perplexity calibration, probes, hidden states."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from chess_exp.analysis import tsne as T
+from chess_exp.model import GPT, GPTConfig
+from chess_exp.tokenizers import get_tokenizer
+
+
+def _blobs(n_per=40, k=4, d=20, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)) * 6
+    labels = np.repeat(np.arange(k), n_per)
+    return centres[labels] + rng.normal(size=(k * n_per, d)), labels
+
+
+def test_perplexity_calibration():
+    """Every row of P has perplexity 2^H(P_i) equal to the requested one."""
+    x, _ = _blobs()
+    p = T.conditional_probabilities(x, 15.0)
+    assert np.allclose(p.sum(1), 1.0) and np.all(np.diag(p) == 0)
+    h = -(p * np.log2(np.where(p > 0, p, 1.0))).sum(1)
+    assert np.allclose(2 ** h, 15.0, rtol=1e-3)
+    with pytest.raises(ValueError, match="perplexity"):
+        T.conditional_probabilities(x, 1000.0)
+
+
+def test_tsne_separates_clusters():
+    x, labels = _blobs()
+    y = T.tsne(x, rng=np.random.default_rng(1), perplexity=15, n_iter=500)
+    d = ((y[:, None] - y[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert (labels[d.argmin(1)] == labels).mean() == 1.0  # 1-NN in the map recovers the clusters
+    assert T.knn_smoothness(y, labels.astype(float)) > 0.99
+    y2 = T.tsne(x, rng=np.random.default_rng(1), perplexity=15, n_iter=500)
+    assert np.array_equal(y, y2)  # same seed, same map
+
+
+def test_ridge_probe_and_pca():
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(500, 8))
+    v = h @ rng.normal(size=8) + 0.01 * rng.normal(size=500)
+    assert T.ridge_probe_r2(h, v, rng=np.random.default_rng(1)) > 0.99
+    assert T.ridge_probe_r2(h, rng.normal(size=500), rng=np.random.default_rng(1)) < 0.1
+    z = T.pca(h, 3)
+    assert z.shape == (500, 3) and np.allclose(z.mean(0), 0)
+    assert np.all(np.diff(z.var(0)) <= 1e-12)  # components in order of variance
+
+
+@pytest.mark.parametrize("name", ["move", "char"])
+def test_hidden_for_matches_a_direct_forward(name):
+    tok = get_tokenizer(name)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=128, n_layer=1, n_head=2, n_embd=16)).eval()
+    sans = tuple("e4 e5 Nf3 Nc6 Bb5 a6 Ba4 Nf6".split())
+    positions = [{"game_id": "g", "sans": sans, "ply": i} for i in (1, 4, 7)]
+    h = T.hidden_for(model, tok, positions)
+    for k, p in enumerate(positions):
+        direct = model.hidden_states(torch.tensor([tok.prefix(sans[:p["ply"]])]))[0, -1].numpy()
+        assert np.allclose(h[k], direct, atol=1e-5)
