@@ -261,6 +261,16 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
                               "ply": knn_smoothness(y, ply.astype(float))},
         "corr_game_length_vs_decidedness": float(np.corrcoef(length, decided)[0, 1]),
     }
+    # control: the same architecture, randomly initialised (is the structure learned?)
+    from chess_exp.model import GPT
+
+    torch.manual_seed(cfg.seed)
+    control = GPT(model.config).to(cfg.device).eval()
+    h0 = hidden_for(control, tokenizer, positions)
+    results["ridge_probe_r2_random_init_control"] = {
+        "value_white": ridge_probe_r2(h0, value, rng=np.random.default_rng(cfg.seed)),
+        "value_mover": ridge_probe_r2(h0, mover_value, rng=np.random.default_rng(cfg.seed)),
+        "game_length": ridge_probe_r2(h0, length.astype(float), rng=np.random.default_rng(cfg.seed))}
     np.savez_compressed(run_dir / "embedding.npz", y=y, value_white=value, game_length=length, ply=ply,
                         turn_white=turn)
     _cli.write_json(run_dir / "results.json", results)
@@ -280,6 +290,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     print(f"{res['n_positions']} positions from {res['n_games']} held-out games")
     print(f"ridge probe R² (held-out 30%): {res['ridge_probe_r2']}")
+    print(f"ridge probe R², random-init control: {res['ridge_probe_r2_random_init_control']}")
     print(f"10-NN correlation in the map: {res['knn10_corr_in_map']}")
     print(f"wrote {args.out}/embedding.npz, results.json")
     return 0
