@@ -44,8 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     tau = cols["critical_temperature"][sel]
                     tau = np.where(np.isnan(tau), 0.0, np.minimum(tau, 1e3))
                     grid[a, b] = np.log10(max(np.median(tau), 1e-4))
-        cmap = plt.get_cmap("magma").copy()
-        cmap.set_bad("lightgrey")
+        cmap = plt.get_cmap("magma").with_extremes(bad="lightgrey")
         im = ax.imshow(np.ma.masked_invalid(grid), origin="lower", aspect="auto", cmap=cmap,
                        vmin=-2, vmax=0.5)
         ax.set_xticks(range(len(noises)))

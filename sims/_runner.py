@@ -80,14 +80,6 @@ def resolve_workers(workers: int | None) -> int:
     return int(workers)
 
 
-def _init_worker() -> None:
-    try:  # torch, if a task imports it, must not oversubscribe the cores either
-        import torch
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
-
-
 def run_tasks(fn: Callable[[Task], list[Row]], tasks: Sequence[Task], *, workers: int | None = None,
               desc: str = "sweep", progress: bool = True) -> list[Row]:
     """Run ``fn`` on every task and return all rows, in task order.
@@ -111,10 +103,10 @@ def run_tasks(fn: Callable[[Task], list[Row]], tasks: Sequence[Task], *, workers
             return rows
         chunksize = max(1, math.ceil(len(tasks) / (n_workers * 8)))
         saved = {v: os.environ.get(v) for v in _THREAD_VARS}
-        os.environ.update({v: "1" for v in _THREAD_VARS})  # read by the spawned children
+        # Read by the spawned children at start-up (numpy's BLAS, and torch if a task imports it).
+        os.environ.update({v: "1" for v in _THREAD_VARS})
         try:
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
-                                     initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn")) as pool:
                 for task_rows in pool.map(fn, tasks, chunksize=chunksize):
                     rows.extend(task_rows)
                     bar.update(1)

@@ -86,13 +86,13 @@ def input_distributions(regions: np.ndarray, k: int, selection: float) -> np.nda
 
 
 def make_instance(cfg: SkillSelectionConfig, k: int, selection: float, *,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(reward (n_x, n_y), experts (k, n_x, n_y), input_dists (k, n_x))``."""
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(reward (n_x, n_y), experts (k, n_x, n_y), input_dists (k, n_x), regions (n_x,))``."""
     reward = random_reward(cfg.n_inputs, cfg.n_outputs, rng=rng)
     regions = rng.permutation(np.arange(cfg.n_inputs) % k)
     rhos = np.where(regions[None, :] == np.arange(k)[:, None], cfg.good_noise, cfg.bad_noise)
     experts = noisy_experts(reward, rhos, cfg.concentration, rng=rng)
-    return reward, experts, input_distributions(regions, k, selection)
+    return reward, experts, input_distributions(regions, k, selection), regions
 
 
 def expert_posterior(input_dists: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ def run_point(cfg: SkillSelectionConfig, task: Task) -> list[dict[str, Any]]:
     point, s, seed = task
     rng = np.random.default_rng(seed)
     k, selection = int(point["k"]), float(point["selection"])
-    reward, experts, dists = make_instance(cfg, k, selection, rng=rng)
+    reward, experts, dists, _ = make_instance(cfg, k, selection, rng=rng)
     test = np.full(cfg.n_inputs, 1.0 / cfg.n_inputs)
 
     at_zero = check_transcendence(experts, reward, test, temperature=0, mode=cfg.mode,
