@@ -146,22 +146,38 @@ def tsne(x: np.ndarray, *, rng: np.random.Generator, perplexity: float = 30.0, n
 
 # ------------------------------------------------------------------------------ measurements ----
 
-def ridge_probe_r2(h: np.ndarray, v: np.ndarray, *, rng: np.random.Generator, alpha: float = 1.0,
+def _ridge_fit(h: np.ndarray, v: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mu, sd = h.mean(0), h.std(0) + 1e-8
+    a = np.c_[(h - mu) / sd, np.ones(h.shape[0])]
+    reg = alpha * np.eye(a.shape[1])
+    reg[-1, -1] = 0.0
+    return np.linalg.solve(a.T @ a + reg, a.T @ v), mu, sd
+
+
+def _r2(v: np.ndarray, pred: np.ndarray) -> float:
+    ss_tot = ((v - v.mean()) ** 2).sum()
+    return float(1.0 - ((v - pred) ** 2).sum() / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def ridge_probe_r2(h: np.ndarray, v: np.ndarray, *, rng: np.random.Generator,
+                   alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0),
                    test_fraction: float = 0.3) -> float:
-    """R² on held-out points of a ridge regression from hidden states ``h`` (n, C) to ``v`` (n,)."""
+    """R² on held-out points of a ridge regression from hidden states ``h`` (n, C) to ``v`` (n,).
+
+    The penalty is chosen from ``alphas`` on a quarter of the training points, then refitted.
+    """
     n = h.shape[0]
     perm = rng.permutation(n)
     n_test = max(1, int(round(test_fraction * n)))
     test, train = perm[:n_test], perm[n_test:]
-    mu, sd = h[train].mean(0), h[train].std(0) + 1e-8
-    a = np.c_[(h[train] - mu) / sd, np.ones(train.size)]
-    reg = alpha * np.eye(a.shape[1])
-    reg[-1, -1] = 0.0
-    coef = np.linalg.solve(a.T @ a + reg, a.T @ v[train])
-    pred = np.c_[(h[test] - mu) / sd, np.ones(test.size)] @ coef
-    ss_res = ((v[test] - pred) ** 2).sum()
-    ss_tot = ((v[test] - v[test].mean()) ** 2).sum()
-    return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")
+    n_val = max(1, train.size // 4)
+    fit, val = train[n_val:], train[:n_val]
+
+    def predict(coef, mu, sd, idx):
+        return np.c_[(h[idx] - mu) / sd, np.ones(idx.size)] @ coef
+
+    best = max(alphas, key=lambda a: _r2(v[val], predict(*_ridge_fit(h[fit], v[fit], a), val)))
+    return _r2(v[test], predict(*_ridge_fit(h[train], v[train], best), test))
 
 
 def knn_smoothness(y: np.ndarray, v: np.ndarray, k: int = 10) -> float:
