@@ -15,8 +15,8 @@ import theory
 from theory import _random
 from theory._base import Instance
 
-#: Smallest sizes a statement's sampler accepts: (experts, inputs); n_outputs is always >= 2.
-_MINIMUM = {"prop4": (2, 2), "skill": (2, 2)}
+#: Smallest sizes a statement's sampler accepts: (experts, inputs, outputs).
+_MINIMUM = {"prop4": (2, 2, 2), "skill": (2, 2, 2), "interior": (1, 1, 3)}
 _SEEDS = st.integers(0, 2**32 - 1)
 
 
@@ -29,13 +29,13 @@ def instances_of(statement_id: str, *, max_k: int = 8, max_x: int = 50,
                  max_y: int = 30) -> st.SearchStrategy:
     """Random instances of one statement that satisfy its hypotheses (by construction)."""
     statement = theory.get(statement_id)
-    min_k, min_x = _MINIMUM.get(statement_id, (1, 1))
+    min_k, min_x, min_y = _MINIMUM.get(statement_id, (1, 1, 2))
 
     def build(args: tuple[tuple[int, int, int], int]):
         (k, n_x, n_y), seed = args
         k = 2 if statement_id == "skill" else max(k, min_k)
         return statement.sample(np.random.default_rng(seed), n_experts=k,
-                                n_inputs=max(n_x, min_x), n_outputs=n_y)
+                                n_inputs=max(n_x, min_x), n_outputs=max(n_y, min_y))
 
     return st.tuples(sizes(max_k, max_x, max_y), _SEEDS).map(build)
 

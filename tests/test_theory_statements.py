@@ -97,3 +97,18 @@ def test_convexity_of_transcending_test_distributions(inst):
     """Invariant (convexity): if the argmax transcends on p and p' (same experts and reward), it
     transcends on every mixture, with margin ≥ the chord (concave margin)."""
     _holds("convexity", inst)
+
+
+@MANY
+@given(instances_of("interior"))
+def test_interior_optimum_when_a_better_runner_up_is_closest_to_a_tie(inst):
+    """Invariant (ours): if the first-order coefficient c of R(f̂_τ) − R(f̂_max) at small τ is
+    positive and R(f̂_max) ≥ R(f̂), some τ in (0, 1) beats both ends; every τ ≤ τ_w beats the argmax."""
+    from theory.intermediate import first_order
+    c = _holds("interior", inst)
+    fo = first_order(inst)
+    taus = fo["tau_w"] * np.array([1.0, 0.5, 0.1])
+    gains = np.asarray(inst.margins(taus)) - inst.margins([0.0])[0]
+    assert gains[0] > 0                                  # visible at τ_w (below, it may underflow)
+    assert (gains >= fo["kappa"] ** (1 / taus) * fo["c"] / 2 - 1e-12).all()   # the explicit bound
+    assert c.values["best_tau"] < 1.0

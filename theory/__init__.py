@@ -22,13 +22,13 @@ from __future__ import annotations
 from typing import Any
 
 from theory._base import Check, Conclusion, Counterexample, Instance, Statement
-from theory import convexity, prop1, prop2, prop3, prop4, skill_selection
+from theory import convexity, intermediate, prop1, prop2, prop3, prop4, skill_selection
 from theory.convexity import Segment
 
 #: Every statement, by id, in the order of the paper.
 STATEMENTS: dict[str, Statement] = {s.id: s for s in (
     prop1.STATEMENT, prop2.STATEMENT, prop2.CONVERSE, prop3.STATEMENT, prop4.STATEMENT,
-    skill_selection.STATEMENT, convexity.STATEMENT)}
+    skill_selection.STATEMENT, convexity.STATEMENT, intermediate.STATEMENT)}
 
 
 def get(statement_id: str) -> Statement:
