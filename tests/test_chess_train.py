@@ -199,3 +199,14 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(data_dir
     m_one, _ = load_model(tmp_path / "one")
     for a, b in zip(m_ddp.parameters(), m_one.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_training_matches_float32_loss(data_dir, tmp_path):
+    """On a GPU, bf16 autocast training follows the float32 run closely (same data, same init)."""
+    bf16 = train(tiny(data_dir, tmp_path / "bf16", device="cuda", dtype="bfloat16", max_iters=20))
+    fp32 = train(tiny(data_dir, tmp_path / "fp32", device="cuda", dtype="float32", max_iters=20))
+    a = [r["loss"] for r in records(bf16, "train")]
+    b = [r["loss"] for r in records(fp32, "train")]
+    np.testing.assert_allclose(a, b, rtol=0.05)
