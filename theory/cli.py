@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "theory", help="check the paper's results on random instances (< 1 minute)",
         description="Draw N random instances per statement (Props. 1-4, Prop. 2's converse, skill "
-                    "selection, convexity), check hypotheses => conclusion on each, check every "
+                    "selection, convexity, interior optimum), check hypotheses => conclusion on each, check every "
                     "counterexample, and print one row per statement. Exits 1 if anything fails. "
                     "Proofs: theory/README.md.")
     p.add_argument("--instances", type=int, default=1000, metavar="N",
