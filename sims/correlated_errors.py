@@ -47,7 +47,7 @@ PRESETS = {
     "full": CorrelatedErrorsConfig(
         ks=(2, 3, 5, 9, 15, 25), error_rates=(0.2, 0.4, 0.6),
         correlations=tuple(np.round(np.linspace(0, 1, 21), 2).tolist()),
-        n_inputs=2000, n_seeds=20),
+        n_inputs=1000, n_seeds=10),
 }
 
 

@@ -46,7 +46,7 @@ CONFIG = FiniteSampleConfig
 PRESETS = {
     "quick": FiniteSampleConfig(),
     "full": FiniteSampleConfig(
-        n_inputs=200, n_seeds=50,
+        n_inputs=200, n_seeds=100,
         samples_per_input=(0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0,
                            128.0, 256.0),
         smoothings=(0.0, 0.5, 1.0), temperatures=(0.0, 0.05, 0.1, 0.25, 0.5, 1.0)),

@@ -54,8 +54,8 @@ class LinearToyConfig:
 CONFIG = LinearToyConfig
 PRESETS = {
     "quick": LinearToyConfig(n_seeds=5),
-    "full": LinearToyConfig(sigmas=(0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8), n_seeds=20,
-                            n_test=50_000),
+    "full": LinearToyConfig(sigmas=(0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8), n_seeds=10,
+                            n_test=20_000),
 }
 
 

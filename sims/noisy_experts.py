@@ -51,7 +51,7 @@ PRESETS = {
     "full": NoisyExpertsConfig(
         ks=(1, 2, 3, 4, 5, 7, 9, 13, 21),
         noises=tuple(np.round(np.arange(0.05, 0.951, 0.05), 2).tolist()),
-        n_outputs=(2, 5, 20), n_inputs=200, n_seeds=20,
+        n_outputs=(2, 5, 20), n_inputs=200, n_seeds=10,
         temperatures=(0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
                       0.75, 1.0, 1.5, 2.0)),
 }

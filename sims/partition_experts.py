@@ -43,7 +43,7 @@ PRESETS = {
     "quick": PartitionExpertsConfig(),
     "full": PartitionExpertsConfig(
         ks=(2, 3, 4, 5, 8, 10, 20), coverages=tuple(np.round(np.linspace(0, 1, 21), 2).tolist()),
-        n_inputs=1200, n_seeds=20,
+        n_inputs=600, n_seeds=10,
         temperatures=(0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5)),
 }
 
