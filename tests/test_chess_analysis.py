@@ -228,8 +228,9 @@ def test_diversity_on_real_slice(shared_data_dir, tmp_path):
     cfg = diversity.DiversityConfig(data=str(shared_data_dir), thresholds=(20,), max_games=700, n_boot=200)
     res = diversity.run_diversity(cfg, tmp_path / "div", progress=False)
     caps = res["variants"]["all_games"]["20"]["caps"]
-    assert caps["1500"]["n_states"] >= caps["1000"]["n_states"] > 0
-    for s in caps.values():
+    assert caps["1500"]["n_states"] >= caps["1300"]["n_states"] >= caps["1000"]["n_states"]
+    assert caps["1500"]["n_states"] > 0
+    for s in (c for c in caps.values() if c["n_states"]):
         for norm in ("h_legal", "h_observed"):
             assert 0.0 <= s[norm]["lo"] <= s[norm]["mean"] <= s[norm]["hi"] <= 1.0
         # fewer legal than observed moves is impossible, so the legal normalisation is smaller

@@ -48,6 +48,7 @@ class DiversityConfig:
     max_ply: int = 16  # last ply whose position is counted (paper: plies 0-16)
     max_games: int = 0  # read at most this many games of the file (0 = all)
     equal_games: int = -1  # also subsample every cap to this many games (-1 = size of the smallest cap, 0 = off)
+    disjoint: bool = True  # also use disjoint rating bins (<=1000, 1001-1300, 1301-1500) instead of cumulative caps
     n_boot: int = 2000  # bootstrap resamples
     seed: int = 0  # seed for the bootstrap and the equal-size subsample
 
@@ -162,6 +163,30 @@ def _ordering(per_cap: dict[int, list[dict]], norm: str, rng: np.random.Generato
             "note": "resamples drawn independently per cap although the caps are nested (1000 within 1300 within 1500)"}
 
 
+def _shared(per_cap: dict[int, list[dict]], rng: np.random.Generator, n_boot: int) -> dict:
+    """Paired comparison on the states common under every cap: same states, different players."""
+    caps = list(per_cap)
+    fens = set.intersection(*[{x["fen"] for x in per_cap[c]} for c in caps]) if caps else set()
+    if len(fens) < 2:
+        return {"n_states": len(fens)}
+    order = sorted(fens)
+    out: dict = {"n_states": len(order)}
+    for norm in ("h_legal", "h_observed"):
+        vals = np.array([[{x["fen"]: x[norm] for x in per_cap[c]}[f] for f in order] for c in caps])  # (caps, n)
+        idx = rng.integers(0, len(order), size=(n_boot, len(order)))
+        boots = vals[:, idx].mean(axis=2)  # (caps, n_boot), the same resampled states for every cap
+        means = vals.mean(axis=1)
+        out[norm] = {
+            "means": {str(c): float(m) for c, m in zip(caps, means)},
+            "holds": bool(all(a > b for a, b in zip(means, means[1:]))),
+            "bootstrap_share_holding": float(np.mean(np.all(boots[:-1] > boots[1:], axis=0))),
+            "paired_differences": {f"{caps[i]}-{caps[i + 1]}": {
+                "diff": float(means[i] - means[i + 1]),
+                "lo": float(np.quantile(boots[i] - boots[i + 1], 0.025)),
+                "hi": float(np.quantile(boots[i] - boots[i + 1], 0.975))} for i in range(len(caps) - 1)}}
+    return out
+
+
 def run_diversity(cfg: DiversityConfig, out: str | Path, *, progress: bool = True) -> dict:
     run_dir = _cli.start_run(out, cfg)
     games = iter_games(cfg.data or None, keep_evals=False, max_games=cfg.max_games or None)
@@ -169,9 +194,11 @@ def run_diversity(cfg: DiversityConfig, out: str | Path, *, progress: bool = Tru
     rng = np.random.default_rng(cfg.seed)
     games_per_cap = {c: int((table.game_level <= i).sum()) for i, c in enumerate(cfg.caps)}
     equal = cfg.equal_games if cfg.equal_games >= 0 else min(games_per_cap.values())
-    variants = {"all_games": None}
+    variants: dict[str, int | str | None] = {"all_games": None}
     if equal > 0:
         variants[f"equal_{equal}_games"] = equal
+    if cfg.disjoint:
+        variants["disjoint_bins"] = "disjoint"
     results: dict = {"plies": f"0-{cfg.max_ply}", "games_per_cap": {str(c): n for c, n in games_per_cap.items()},
                      "variants": {}}
     csv_rows = []
@@ -181,8 +208,11 @@ def run_diversity(cfg: DiversityConfig, out: str | Path, *, progress: bool = Tru
             per_cap: dict[int, list[dict]] = {}
             caps_out = {}
             for li, cap in enumerate(cfg.caps):
-                games_in = np.flatnonzero(table.game_level <= li)
-                if n_games is not None and n_games < games_in.size:
+                if n_games == "disjoint":  # only the games whose stronger player is in (previous cap, cap]
+                    games_in = np.flatnonzero(table.game_level == li)
+                else:
+                    games_in = np.flatnonzero(table.game_level <= li)
+                if isinstance(n_games, int) and n_games < games_in.size:
                     games_in = np.sort(rng.choice(games_in, size=n_games, replace=False))
                 mask = np.zeros(table.game_level.size, bool)
                 mask[games_in] = True
@@ -194,7 +224,7 @@ def run_diversity(cfg: DiversityConfig, out: str | Path, *, progress: bool = Tru
                 caps_out[str(cap)] = s
                 for x in states:
                     csv_rows.append({"variant": vname, "threshold": t, "cap": cap, **x})
-            vres[str(t)] = {"caps": caps_out,
+            vres[str(t)] = {"caps": caps_out, "shared_states": _shared(per_cap, rng, cfg.n_boot),
                             "ordering_h_legal": _ordering(per_cap, "h_legal", rng, cfg.n_boot),
                             "ordering_h_observed": _ordering(per_cap, "h_observed", rng, cfg.n_boot)}
         results["variants"][vname] = vres
@@ -233,5 +263,10 @@ def main(args: argparse.Namespace) -> int:
                              f"observed {ho['mean']:.3f} [{ho['lo']:.3f},{ho['hi']:.3f}]")
             print(f"[{vname}] >{t} visits | " + " | ".join(parts)
                   + f" | ordering legal {r['ordering_h_legal'].get('holds')} observed {r['ordering_h_observed'].get('holds')}")
+            sh = r["shared_states"]
+            if sh["n_states"] >= 2:
+                print(f"    same {sh['n_states']} states under every cap: legal {sh['h_legal']['means']} "
+                      f"(ordering {sh['h_legal']['holds']}, bootstrap {sh['h_legal']['bootstrap_share_holding']:.2f}); "
+                      f"observed {sh['h_observed']['means']} (ordering {sh['h_observed']['holds']})")
     print(f"wrote {args.out}/results.json, states.csv")
     return 0
