@@ -86,3 +86,9 @@ def test_skill_selection_example_and_responsibilities():
     assert skill_selection.selection_covariance(inst) == pytest.approx(0.8)
     assert theory.check("skill", inst).conclusion.holds
     assert not theory.check("prop1", inst).conclusion.holds        # and Prop. 1 fails here
+
+
+def test_docstring_examples_run():
+    import doctest
+    result = doctest.testmod(theory, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -55,7 +55,7 @@ def test_same_seed_same_instances():
                 and np.array_equal(a.reward, c.reward))
 
 
-def test_run_statement_counts(monkeypatch):
+def test_run_statement_counts():
     row = runner.run_statement(theory.get("skill"), 5, seed=0)
     assert row.ok and row.instances == row.held == 5 and row.smallest_margin > 0
     assert row.counterexamples == row.counterexamples_total == 2

@@ -29,9 +29,13 @@ the expansion in :math:`\kappa^{1/\tau}` is positive; see ``theory/README.md``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from theory._base import Conclusion, Instance
+import transcendence as tr
+from theory import _random
+from theory._base import Conclusion, Counterexample, Instance, Statement
 
 #: Temperatures on which the curve is scanned (0 and 1 included).
 GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 400)])
@@ -60,12 +64,6 @@ def interior_optimum(instance: Instance, *, mode: str = "logit") -> Conclusion:
 
 # --------------------------------------------------------------------------------------------
 # The criterion as a statement: first-order gain at small τ, and an interior optimum.
-
-from theory import _random  # noqa: E402
-from theory._base import Counterexample, Statement  # noqa: E402
-import math  # noqa: E402
-
-import transcendence as tr  # noqa: E402
 
 #: Temperatures scanned by the statement's conclusion (plus the explicit witness τ_w).
 _COARSE = np.geomspace(1e-4, 1.0, 97)[:-1]
