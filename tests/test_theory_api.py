@@ -92,3 +92,21 @@ def test_docstring_examples_run():
     import doctest
     result = doctest.testmod(theory, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("statement_id, sizes, name", [
+    ("prop4", dict(n_experts=1), "n_experts"),
+    ("skill", dict(n_experts=3), "n_experts"),
+    ("interior", dict(n_outputs=2), "n_outputs"),
+    ("prop1", dict(n_outputs=1), "n_outputs"),
+])
+def test_samplers_reject_sizes_they_cannot_satisfy(statement_id, sizes, name):
+    with pytest.raises(ValueError, match=name):
+        theory.get(statement_id).sample(np.random.default_rng(0), **sizes)
+
+
+def test_samplers_honour_requested_sizes():
+    for statement_id, statement in theory.STATEMENTS.items():
+        inst = statement.sample(np.random.default_rng(1), n_experts=2, n_inputs=3, n_outputs=4)
+        inst = inst.a if isinstance(inst, theory.Segment) else inst
+        assert (inst.n_experts, inst.n_inputs, inst.n_outputs) == (2, 3, 4), statement_id
