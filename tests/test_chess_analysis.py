@@ -235,3 +235,16 @@ def test_diversity_on_real_slice(shared_data_dir, tmp_path):
             assert 0.0 <= s[norm]["lo"] <= s[norm]["mean"] <= s[norm]["hi"] <= 1.0
         # fewer legal than observed moves is impossible, so the legal normalisation is smaller
         assert s["h_legal"]["mean"] <= s["h_observed"]["mean"]
+
+
+def test_diversity_shared_states_paired_comparison():
+    per_cap = {1000: [{"fen": "a", "h_legal": 0.9, "h_observed": 0.9}, {"fen": "b", "h_legal": 0.7, "h_observed": 0.8},
+                      {"fen": "only1000", "h_legal": 0.0, "h_observed": 0.0}],
+               1300: [{"fen": "a", "h_legal": 0.8, "h_observed": 0.9}, {"fen": "b", "h_legal": 0.6, "h_observed": 0.8}],
+               1500: [{"fen": "b", "h_legal": 0.5, "h_observed": 0.8}, {"fen": "a", "h_legal": 0.7, "h_observed": 0.9}]}
+    out = diversity._shared(per_cap, np.random.default_rng(0), 200)
+    assert out["n_states"] == 2
+    assert out["h_legal"]["means"] == pytest.approx({"1000": 0.8, "1300": 0.7, "1500": 0.6})
+    assert out["h_legal"]["holds"] and out["h_legal"]["bootstrap_share_holding"] == 1.0  # every state drops
+    assert out["h_legal"]["paired_differences"]["1000-1300"]["lo"] == pytest.approx(0.1)
+    assert not out["h_observed"]["holds"]  # equal entropies: no strict ordering
