@@ -8,8 +8,10 @@ Skill Level, in the same run, with the same model:
 - **ours, sampled**: the same protocol, ``--in-flight`` games at once, all games' characters sampled in
   one batch with the KV cache (stopping once every move is determined), a pool of ``--engines``
   Stockfish processes working while the model runs;
-- **ours, exact**: the same concurrency with the ``exact`` policy (every legal move scored in one
-  batched pass).
+- **exact, one game** and **ours, exact**: the ``exact`` policy (every legal move scored, prefix in
+  the KV cache) one game at a time with one Stockfish, and with our concurrency. With random
+  weights these are the only full-length games (the exact policy never plays an illegal move), so
+  this pair isolates what concurrency (batching across games + the Stockfish pool) buys.
 
 The model is a ``small_cpu``-sized GPT (4 layers, 4 heads, 128 wide) with the char vocabulary:
 ``--checkpoint`` a trained one (recommended: with random weights almost every sampled move is
@@ -75,6 +77,75 @@ def _run(label: str, model: GPT, tokenizer: Any, *, policy: str, use_cache: bool
     return out
 
 
+def _real_positions(n: int, seed: int) -> list[tuple[Any, tuple[str, ...]]]:
+    """``n`` (board, SAN history) pairs at random plies of real lichess games (the shared sample)."""
+    import itertools
+
+    import chess
+    import numpy as np
+
+    from chess_exp.data import default_data_dir, read_games
+
+    path = default_data_dir() / "lichess_rapid_2014-2022_ahmed-ghaf-404.transcripts.csv.xz"
+    rng = np.random.default_rng(seed)
+    out = []
+    for game in itertools.islice(read_games(path), 4 * n):
+        if len(game.sans) < 2:
+            continue
+        ply = int(rng.integers(0, min(len(game.sans), 160)))
+        board = chess.Board()
+        for san in game.sans[:ply]:
+            board.push_san(san)
+        if not board.is_game_over():
+            out.append((board, tuple(game.sans[:ply])))
+        if len(out) == n:
+            break
+    return out
+
+
+def _decisions(model: GPT, tokenizer: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Model move decisions per minute at real positions: one attempt of 10 characters each.
+
+    Independent of how well the model plays (every variant does the same work per position),
+    so it shows what the loops cost on a trained model's long prompts.
+    """
+    import numpy as np
+
+    positions = _real_positions(args.positions, args.seed)
+    mean_plies = float(np.mean([len(s) for _, s in positions]))
+    prompts = [tokenizer.prefix(sans) for _, sans in positions]
+    results = []
+
+    def timed(label: str, threads: int, fn: Any) -> None:
+        torch.set_num_threads(threads)
+        start = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - start
+        results.append({"label": label, "positions": len(positions), "mean_ply": mean_plies,
+                        "seconds": seconds, "decisions_per_min": 60 * len(positions) / seconds})
+        print(f"{label:>22}: {len(positions)} positions (mean ply {mean_plies:.0f}) in {seconds:.1f} s -> "
+              f"{results[-1]['decisions_per_min']:.0f} decisions/min", flush=True)
+
+    plain = ModelPlayer(model, tokenizer, policy="sampled", temperature=1.0, use_cache=False)
+    cached = ModelPlayer(model, tokenizer, policy="sampled", temperature=1.0, use_cache=True)
+    exact = ModelPlayer(model, tokenizer, policy="exact", temperature=1.0)
+    rngs = [np.random.default_rng(i) for i in range(len(prompts))]
+    batch = args.in_flight
+    timed("paper loop (sampled)", args.baseline_threads,
+          lambda: [plain.generate([p], [r], [1.0]) for p, r in zip(prompts, rngs)])
+    timed("ours sampled, batched", args.threads,
+          lambda: [cached.generate(prompts[i:i + batch], rngs[i:i + batch], [1.0] * len(prompts[i:i + batch]))
+                   for i in range(0, len(prompts), batch)])
+    timed("ours exact, batched", args.threads,
+          lambda: [exact.move_distributions([b for b, _ in positions[i:i + batch]],
+                                            [s for _, s in positions[i:i + batch]])
+                   for i in range(0, len(positions), batch)])
+    for r in results[1:]:
+        r["speedup"] = r["decisions_per_min"] / results[0]["decisions_per_min"]
+        print(f"{r['label']:>22}: {r['speedup']:.1f}x decisions/min vs the paper loop")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=None, help="trained char checkpoint (default: random weights)")
@@ -92,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-games", type=int, default=None,
                         help="games for the baseline (default: --games; it is slow)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--positions", type=int, default=64,
+                        help="real-game positions for the decisions/min measurement (0 = skip)")
     parser.add_argument("--skip-exact", action="store_true", help="do not run the exact-policy variant")
     parser.add_argument("--out", default=str(REPO / "runs" / "bench-play" / "results.json"))
     args = parser.parse_args(argv)
@@ -108,19 +181,25 @@ def main(argv: list[str] | None = None) -> int:
             _run("ours-sampled", model, tokenizer, policy="sampled", use_cache=True,
                  in_flight=args.in_flight, engines=args.engines, threads=args.threads, games=args.games,
                  args=args)]
+    pairs = [(runs[0], runs[1])]
     if not args.skip_exact:
+        runs.append(_run("exact-one-game", model, tokenizer, policy="exact", use_cache=True, in_flight=1,
+                         engines=1, threads=args.baseline_threads, games=args.baseline_games or args.games,
+                         args=args))
         runs.append(_run("ours-exact", model, tokenizer, policy="exact", use_cache=True,
                          in_flight=args.in_flight, engines=args.engines, threads=args.threads,
                          games=args.games, args=args))
-    base = runs[0]
-    for run in runs[1:]:
+        pairs.append((runs[2], runs[3]))
+    for base, run in pairs:
+        run["baseline"] = base["label"]
         run["speedup_games_per_min"] = run["games_per_min"] / base["games_per_min"]
-        run["speedup_plies_per_min"] = run["plies_per_min"] / base["plies_per_min"]
+        run["speedup_plies_per_min"] = run["plies_per_min"] / max(base["plies_per_min"], 1e-9)
         print(f"{run['label']:>16}: {run['speedup_games_per_min']:.1f}x games/min, "
-              f"{run['speedup_plies_per_min']:.1f}x plies/min vs baseline")
+              f"{run['speedup_plies_per_min']:.1f}x plies/min vs {base['label']}")
+    decisions = _decisions(model, tokenizer, args) if args.positions > 0 else []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"argv": sys.argv, "runs": runs}, indent=2) + "\n")
+    out.write_text(json.dumps({"argv": sys.argv, "runs": runs, "decisions": decisions}, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
 

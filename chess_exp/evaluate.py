@@ -105,6 +105,7 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     model_name = meta.get("name") or Path(meta.get("path", config.checkpoint)).resolve().parent.parent.name
     cap = config.cap if config.cap is not None else _cap_from_meta(meta)
     out = Path(config.out)
+    _check_same_evaluation(out, config)
     write_run_metadata(out, config, extra={"model": {"name": model_name, "step": meta.get("step"),
                                                      "tokenizer": meta["tokenizer"], "cap": cap}})
     headers = {"Event": "transcendence chess eval", "Model": model_name, "Checkpoint": str(config.checkpoint),
@@ -233,6 +234,26 @@ def _cap_from_keys(meta: dict[str, Any]) -> float | None:
                 if isinstance(data.get(key), (int, float)):
                     return float(data[key])
     return None
+
+
+#: fields that decide how a game is played: a run directory may only be resumed or extended
+#: (more temperatures, levels or games) with the same values
+_GAME_DEFINING = ("checkpoint", "policy", "mode", "limit", "skill", "max_moves", "adjudicate", "seed")
+
+
+def _check_same_evaluation(out: Path, config: EvalConfig) -> None:
+    path = out / "config.json"
+    if not path.exists() or not (out / "games.jsonl").exists():
+        return
+    try:
+        old = json.loads(path.read_text()).get("config", {})
+    except (OSError, ValueError):
+        return
+    changed = [k for k in _GAME_DEFINING if k in old and old[k] != getattr(config, k)]
+    if changed:
+        details = ", ".join(f"{k}: {old[k]!r} -> {getattr(config, k)!r}" for k in changed)
+        raise ValueError(f"{out} holds games of a different evaluation ({details}); resume with the same "
+                         "settings or choose another --out")
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -76,6 +76,23 @@ def sample_index(probs: np.ndarray, rng: np.random.Generator) -> int:
     return int(min(np.searchsorted(cdf, u, side="right"), len(probs) - 1))
 
 
+def length_groups(lengths: Sequence[int], *, slack: float = 1.25) -> list[list[int]]:
+    """Indices grouped by similar length so that padding each group to its longest member costs at
+    most ``slack`` times the real tokens (a batch of very different prompts is mostly padding)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups: list[list[int]] = []
+    total = 0
+    for i in order:
+        n = lengths[i]
+        if groups and n * (len(groups[-1]) + 1) <= slack * (total + n):
+            groups[-1].append(i)
+            total += n
+        else:
+            groups.append([i])
+            total = n
+    return groups
+
+
 def _check_temperature(temperature: float) -> float:
     temperature = float(temperature)
     if not (temperature >= 0 and np.isfinite(temperature)):
@@ -204,18 +221,28 @@ class ModelPlayer:
         for board, history in zip(boards, sans):
             moves = list(board.legal_moves)
             cands = [list(self.tokenizer.move_tokens(board, move)) for move in moves]
-            prefix = list(self.tokenizer.prefix(tuple(history)))
+            prefix = self._prefix(board, history)
             room = block + 1 - max(len(c) for c in cands)
             prefixes.append(prefix[-room:] if len(prefix) > room else prefix)
             candidates.append(cands)
             legal.append(moves)
-        logps = score_continuations(self.model, prefixes, candidates)
+        logps: list[np.ndarray] = [np.zeros(0)] * len(prefixes)
+        for group in length_groups([len(p) + sum(map(len, c)) for p, c in zip(prefixes, candidates)]):
+            scored = score_continuations(self.model, [prefixes[i] for i in group], [candidates[i] for i in group])
+            for i, logp in zip(group, scored):
+                logps[i] = logp
         out = []
         for moves, logp in zip(legal, logps):
             logp = np.asarray(logp, dtype=np.float64)
             probs = np.exp(logp - logp.max())
             out.append((moves, probs / probs.sum()))
         return out
+
+    def _prefix(self, board: chess.Board, sans: Sequence[str]) -> list[int]:
+        move_id = getattr(self.tokenizer, "move_id", None)
+        if move_id is not None and len(board.move_stack) == len(sans):  # move tokens: no SAN replay
+            return [self.tokenizer.start_id, *(move_id(m) for m in board.move_stack)]
+        return list(self.tokenizer.prefix(tuple(sans)))
 
     def _choose_exact(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
         dists = self.move_distributions([r.board for r in requests], [r.sans for r in requests])
@@ -253,11 +280,23 @@ class ModelPlayer:
         Batched with the KV cache (``use_cache=True``) or, without it, by re-running the whole
         sequence for each new token (the paper's nanoGPT loop; the benchmark's baseline).
         """
+        block = self.model.config.block_size
+        room = block - self.max_chars
+        prompts = [list(p[-room:]) if len(p) > room else list(p) for p in prompts]
+        if not self.use_cache:
+            return self._generate(prompts, rngs, temperatures)
+        texts = [""] * len(prompts)
+        for group in length_groups([len(p) for p in prompts]):
+            for i, text in zip(group, self._generate([prompts[i] for i in group], [rngs[i] for i in group],
+                                                     [temperatures[i] for i in group])):
+                texts[i] = text
+        return texts
+
+    def _generate(self, prompts: list[list[int]], rngs: Sequence[np.random.Generator],
+                  temperatures: Sequence[float]) -> list[str]:
         import torch
         model = self.model
         block = model.config.block_size
-        room = block - self.max_chars
-        prompts = [list(p[-room:]) if len(p) > room else list(p) for p in prompts]
         n = len(prompts)
         out: list[list[int]] = [[] for _ in range(n)]
         done = [False] * n

@@ -60,6 +60,10 @@ def test_eval_cli_plays_rates_writes_and_resumes(tmp_path: Path, stockfish_path:
     assert _run(argv) == 0
     assert (out / "games.jsonl").read_text() == before
     assert json.loads((out / "results.json").read_text())["rows"] == results["rows"]
+    # a different evaluation may not reuse these games
+    changed = [a if a != "nodes=300" else "nodes=400" for a in argv]
+    assert _run(changed) == 2
+    assert (out / "games.jsonl").read_text() == before
 
 
 def test_eval_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,10 +83,10 @@ def test_mle_matches_brute_force_and_fisher_interval() -> None:
     p = 1 / (1 + 10 ** ((opp - 1750) / 400))
     s = (rng.random(300) < p).astype(float)
     est = mle_elo(s, opp)
-    grid = np.linspace(1400, 2100, 70001)
+    grid = np.linspace(1400, 2100, 7001)
     x = (grid[:, None] - opp[None, :]) * np.log(10) / 400
     ll = (-s * np.logaddexp(0, -x) - (1 - s) * np.logaddexp(0, x)).sum(axis=1)
-    assert est.elo == pytest.approx(grid[np.argmax(ll)], abs=0.02)
+    assert est.elo == pytest.approx(grid[np.argmax(ll)], abs=0.1)
     q = 1 / (1 + 10 ** ((opp - est.elo) / 400))
     se = 1 / np.sqrt((np.log(10) / 400) ** 2 * np.sum(q * (1 - q)))
     assert (est.hi - est.lo) / 2 == pytest.approx(1.959964 * se, rel=0.03)
