@@ -11,8 +11,11 @@ It also times the linear toy's softmax-regression fit with SciPy L-BFGS (what ``
 uses) against ``torch.optim.LBFGS`` on the same problem, and the cost of importing torch in a
 fresh process (paid once per worker if the fit used torch).
 
-Results: a Markdown table on stdout and ``<out>/bench_sims.json``. The machine's load average is
-recorded before and after: wall times on a shared machine are inflated by other users' work.
+Results: a Markdown table on stdout and ``<out>/bench_sims.json``. Besides wall time it records the
+CPU seconds of all processes (``getrusage``) and so the cores each run actually obtained
+(CPU / wall), and the load average: on a shared machine wall times are inflated by other users'
+work and a pool may not get its cores. ``speed-up if cores were free`` = workers x serial CPU /
+pool CPU is derived from those CPU times (the pool's overhead included), not measured.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -36,12 +40,19 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from sims import SWEEPS, get_sweep, run_sweep  # noqa: E402
 
 
-def _time_sweep(name: str, preset: str, out_dir: Path, workers: int) -> tuple[float, bytes]:
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its reaped children (the pool's workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _time_sweep(name: str, preset: str, out_dir: Path, workers: int) -> tuple[float, float, bytes]:
+    """Wall seconds, CPU seconds (all processes) and the results file of one run."""
     cfg = get_sweep(name).PRESETS[preset]
-    start = time.perf_counter()
+    cpu0, start = _cpu_seconds(), time.perf_counter()
     run_sweep(name, cfg, out_dir=out_dir, workers=workers, progress=False)
-    wall = time.perf_counter() - start
-    return wall, (out_dir / "results.csv").read_bytes()
+    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu0
+    return wall, cpu, (out_dir / "results.csv").read_bytes()
 
 
 def _fit_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -115,19 +126,31 @@ def main(argv: list[str] | None = None) -> int:
     record: dict = {"preset": args.preset, "workers": args.workers, "cpus": os.cpu_count(),
                     "python": platform.python_version(), "load_before": os.getloadavg(),
                     "sweeps": {}}
-    print(f"| sweep | preset | {args.workers} workers (s) | 1 process (s) | speed-up | identical |")
-    print("|---|---|---:|---:|---:|---|")
+    w = args.workers
+    print(f"| sweep | preset | wall, {w} workers (s) | wall, 1 process (s) | wall speed-up | "
+          f"CPU, {w} workers (s) | CPU, 1 process (s) | cores obtained ({w} w / 1 p) | "
+          f"speed-up if {w} cores were free | load at start | identical |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---:|---|---|")
+    nan = float("nan")
     for name in names:
         load = os.getloadavg()[0]
-        par, par_csv = _time_sweep(name, args.preset, out_root / name, args.workers)
-        entry = {"parallel_s": par, "load_1min_at_start": load}
+        par, par_cpu, par_csv = _time_sweep(name, args.preset, out_root / name, w)
+        entry = {"parallel_s": par, "parallel_cpu_s": par_cpu, "load_1min_at_start": load}
         if not args.no_serial:
+            load_serial = os.getloadavg()[0]
             with tempfile.TemporaryDirectory() as tmp:
-                ser, ser_csv = _time_sweep(name, args.preset, Path(tmp), 1)
-            entry.update(serial_s=ser, speedup=ser / par, identical=ser_csv == par_csv)
+                ser, ser_cpu, ser_csv = _time_sweep(name, args.preset, Path(tmp), 1)
+            entry.update(serial_s=ser, serial_cpu_s=ser_cpu, speedup=ser / par,
+                         # Derived, not measured: the pool's CPU spread evenly over w free cores.
+                         speedup_if_cores_free=w * ser_cpu / par_cpu,
+                         identical=ser_csv == par_csv, load_1min_at_serial_start=load_serial)
         record["sweeps"][name] = entry
-        print(f"| {name} | {args.preset} | {par:.1f} | {entry.get('serial_s', float('nan')):.1f} | "
-              f"{entry.get('speedup', float('nan')):.2f} | {entry.get('identical', '-')} |", flush=True)
+        g = entry.get
+        print(f"| {name} | {args.preset} | {par:.1f} | {g('serial_s', nan):.1f} | {g('speedup', nan):.2f} | "
+              f"{par_cpu:.1f} | {g('serial_cpu_s', nan):.1f} | {par_cpu / par:.2f} / "
+              f"{g('serial_cpu_s', nan) / g('serial_s', nan):.2f} | {g('speedup_if_cores_free', nan):.2f} | "
+              f"{load:.1f} / {g('load_1min_at_serial_start', nan):.1f} | {g('identical', '-')} |",
+              flush=True)
     if args.fit_repeats > 0:
         record["linear_toy_fit"] = fits = _compare_fits(args.fit_repeats)
         print(f"\nlinear_toy fit (10,000 x 100, 10 classes, 1 thread): SciPy L-BFGS "
