@@ -13,13 +13,18 @@ from typing import Sequence
 
 import chess
 
-__all__ = ["san_to_move", "replay_sans"]
+__all__ = ["san_to_move", "push_light", "replay_sans"]
 
 _SQ = {name: i for i, name in enumerate(chess.SQUARE_NAMES)}
-_FILE_MASK = {f: chess.BB_FILES[i] for i, f in enumerate("abcdefgh")}
-_RANK_MASK = {r: chess.BB_RANKS[i] for i, r in enumerate("12345678")}
+_BY_FILE = {f: chess.BB_FILES[i] for i, f in enumerate("abcdefgh")}
+_BY_RANK = {r: chess.BB_RANKS[i] for i, r in enumerate("12345678")}
 _PIECE = {"N": chess.KNIGHT, "B": chess.BISHOP, "R": chess.ROOK, "Q": chess.QUEEN, "K": chess.KING}
 _BB = chess.BB_SQUARES
+_RAYS = chess.BB_RAYS
+_KNIGHT, _KING = chess.BB_KNIGHT_ATTACKS, chess.BB_KING_ATTACKS
+_DIAG, _DIAG_MASK = chess.BB_DIAG_ATTACKS, chess.BB_DIAG_MASKS
+_RANK, _RANK_MASK = chess.BB_RANK_ATTACKS, chess.BB_RANK_MASKS
+_FILE, _FILE_MASK_SQ = chess.BB_FILE_ATTACKS, chess.BB_FILE_MASKS
 _FILES = "abcdefgh"
 
 
@@ -67,11 +72,23 @@ def san_to_move(board: chess.Board, san: str) -> chess.Move:
             return board.parse_san(san)
         if board.occupied_co[turn] & _BB[to]:
             raise ValueError(f"illegal san: {san!r} in {board.fen()}")
-        cands = board.attackers_mask(turn, to) & board.pieces_mask(_PIECE[c], turn)
+        occ = board.occupied
+        if c == "N":
+            cands = _KNIGHT[to] & board.knights
+        elif c == "B":
+            cands = _DIAG[to][_DIAG_MASK[to] & occ] & board.bishops
+        elif c == "R":
+            cands = (_RANK[to][_RANK_MASK[to] & occ] | _FILE[to][_FILE_MASK_SQ[to] & occ]) & board.rooks
+        elif c == "Q":
+            cands = (_DIAG[to][_DIAG_MASK[to] & occ] | _RANK[to][_RANK_MASK[to] & occ]
+                     | _FILE[to][_FILE_MASK_SQ[to] & occ]) & board.queens
+        else:
+            cands = _KING[to] & board.kings
+        cands &= board.occupied_co[turn]
         middle = s[1:-2].replace("x", "")
         if middle:
             if len(middle) == 1:
-                mask = _FILE_MASK.get(middle) or _RANK_MASK.get(middle)
+                mask = _BY_FILE.get(middle) or _BY_RANK.get(middle)
                 if mask is None:
                     return board.parse_san(san)
                 cands &= mask
@@ -86,9 +103,66 @@ def san_to_move(board: chess.Board, san: str) -> chess.Move:
         move = chess.Move(cands.bit_length() - 1, to)
     else:  # castling, promotions, anything unusual
         return board.parse_san(san)
-    if board.is_into_check(move):
-        raise ValueError(f"illegal san: {san!r} in {board.fen()}")
+    # Legal unless it leaves the own king in check. Shortcut: a piece that is not the king, does not
+    # stand on a line through its king (so cannot be pinned) and moves while the king is not in
+    # check, is legal (en passant excluded: it also removes a pawn from another square).
+    king = (board.kings & board.occupied_co[turn]).bit_length() - 1
+    frm = move.from_square
+    if (frm == king or king < 0 or _RAYS[king][frm] or board.attackers_mask(not turn, king)
+            or (board.ep_square == move.to_square and board.pawns & _BB[frm])):
+        if board.is_into_check(move):
+            raise ValueError(f"illegal san: {san!r} in {board.fen()}")
     return move
+
+
+def push_light(board: chess.Board, move: chess.Move) -> None:
+    """``board.push(move)`` for standard chess without the undo stack and move counters.
+
+    The same piece placement, side to move, castling rights and en passant square as ``push``
+    (checked against it in the tests), at about half the cost. ``pop``, ``move_stack``, repetition
+    and fifty-move queries do not work on a board advanced this way; the move must be legal.
+    """
+    move = board._to_chess960(move)
+    ep_square = board.ep_square
+    board.ep_square = None
+    turn = board.turn
+    frm, to = move.from_square, move.to_square
+    from_bb, to_bb = _BB[frm], _BB[to]
+    promoted = bool(board.promoted & from_bb)
+    piece_type = board._remove_piece_at(frm)
+    captured = board.piece_type_at(to)
+    rights = board.castling_rights & ~to_bb & ~from_bb
+    if piece_type == chess.KING and not promoted:
+        rights &= ~(chess.BB_RANK_1 if turn else chess.BB_RANK_8)
+    elif captured == chess.KING and not board.promoted & to_bb:
+        if turn and to >> 3 == 7:
+            rights &= ~chess.BB_RANK_8
+        elif not turn and to >> 3 == 0:
+            rights &= ~chess.BB_RANK_1
+    board.castling_rights = rights
+    if piece_type == chess.PAWN:
+        diff = to - frm
+        if diff == 16 and frm >> 3 == 1:
+            board.ep_square = frm + 8
+        elif diff == -16 and frm >> 3 == 6:
+            board.ep_square = frm - 8
+        elif to == ep_square and abs(diff) in (7, 9) and not captured:
+            board._remove_piece_at(ep_square + (-8 if turn else 8))
+    if move.promotion:
+        promoted = True
+        piece_type = move.promotion
+    if piece_type == chess.KING and board.occupied_co[turn] & to_bb:  # castling (king takes own rook)
+        board._remove_piece_at(frm)
+        board._remove_piece_at(to)
+        if chess.square_file(to) < chess.square_file(frm):
+            board._set_piece_at(chess.C1 if turn else chess.C8, chess.KING, turn)
+            board._set_piece_at(chess.D1 if turn else chess.D8, chess.ROOK, turn)
+        else:
+            board._set_piece_at(chess.G1 if turn else chess.G8, chess.KING, turn)
+            board._set_piece_at(chess.F1 if turn else chess.F8, chess.ROOK, turn)
+    else:
+        board._set_piece_at(to, piece_type, turn, promoted)
+    board.turn = not turn
 
 
 def replay_sans(sans: Sequence[str]) -> list[chess.Move]:
@@ -97,6 +171,6 @@ def replay_sans(sans: Sequence[str]) -> list[chess.Move]:
     moves = []
     for san in sans:
         move = san_to_move(board, san)
-        board.push(move)
+        push_light(board, move)
         moves.append(move)
     return moves

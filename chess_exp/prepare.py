@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import multiprocessing as mp
@@ -35,7 +36,7 @@ import chess
 import numpy as np
 
 from chess_exp import _pgn, data
-from chess_exp._pgn_replay import san_to_move
+from chess_exp._pgn_replay import push_light, san_to_move
 from chess_exp.data import Filters, ReadStats, split_of
 from chess_exp.tokenizers import get_tokenizer
 
@@ -109,7 +110,7 @@ class _Replayer:
         board = chess.Board()
         table = self.tok._table
         ids = [self.tok.start_id]
-        push = board.push
+        push = functools.partial(push_light, board)
         try:
             for san in _pgn.transcript_to_sans(t):
                 move = san_to_move(board, san)

@@ -302,3 +302,24 @@ def test_prepare_char_check_legal_and_filters(tmp_path):
     with pytest.raises(ValueError, match="not empty"):
         prepare([src], tmp_path / "o2", progress=False)
     assert _run_cli(["--input", str(tmp_path / "nope.pgn"), "--out", str(tmp_path / "o3"), "--no-progress"]) == 2
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=200))
+def test_push_light_matches_push(choices):
+    """Invariant: after any sequence of legal moves (castling, en passant and promotions included,
+    they are favoured), push_light leaves the same pieces, side to move, castling rights, en passant
+    square and legal moves as python-chess's push."""
+    from chess_exp._pgn_replay import push_light
+    a, b = chess.Board(), chess.Board()
+    for c in choices:
+        legal = list(a.legal_moves)
+        if not legal:
+            break
+        special = [m for m in legal if a.is_castling(m) or m.promotion or a.is_en_passant(m) or a.is_capture(m)]
+        pool = special if special and c % 2 else legal
+        move = pool[c % len(pool)]
+        a.push(move)
+        push_light(b, move)
+        assert (a.board_fen(), a.turn, a.castling_rights, a.ep_square, a.promoted) == (
+            b.board_fen(), b.turn, b.castling_rights, b.ep_square, b.promoted)
+    assert set(a.legal_moves) == set(b.legal_moves)

@@ -1,0 +1,125 @@
+"""Benchmark: ``chess prepare`` games/s against python-chess's ``chess.pgn.read_game`` on the same file.
+
+Both sides read the same PGN file (by default the first ``--games`` games of the lichess sample,
+decompressed to a temporary ``.pgn``). The baseline only parses (``read_game`` in a loop, which
+replays every move); our side runs the whole ``prepare`` pipeline (read, validate, filter, split,
+tokenise, write the memmaps):
+
+- ``char``: the text-level parser, one process, no board;
+- ``move``: replays every game to get UCI moves, ``--workers`` processes (default: all cores);
+- ``move, 1 worker``: the same in one process, for reference.
+
+Rounds are interleaved (baseline, char, move, ...) so that a machine shared with other jobs slows
+all sides alike; the ratios reported are medians over rounds of (ours games/s) / (baseline games/s).
+
+    .venv/bin/python benchmarks/prepare.py                  # 5,000 games, 3 rounds
+    .venv/bin/python benchmarks/prepare.py --games 20000 --rounds 5 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import lzma
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import chess
+import chess.pgn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chess_exp.data import SAMPLE_PGN, default_data_dir  # noqa: E402
+from chess_exp.prepare import prepare  # noqa: E402
+
+
+def first_games(src: Path, n: int, dst: Path) -> int:
+    """Write the first ``n`` games of ``src`` (.pgn or .pgn.xz) to ``dst``; returns the count."""
+    opener = lzma.open if src.name.endswith(".xz") else open
+    count = 0
+    with opener(src, "rb") as f, open(dst, "wb") as out:
+        for line in f:
+            if line.startswith(b"[Event ") and count == n:
+                break
+            if line.startswith(b"[Event "):
+                count += 1
+            out.write(line)
+    return count
+
+
+def baseline(path: Path) -> tuple[int, float]:
+    """python-chess: read_game until the end of the file. (games, seconds)"""
+    t0 = time.perf_counter()
+    n = 0
+    with open(path, encoding="utf-8") as f:
+        while chess.pgn.read_game(f) is not None:
+            n += 1
+    return n, time.perf_counter() - t0
+
+
+def ours(path: Path, tokenizer: str, workers: int, out: Path) -> tuple[int, float]:
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    meta = prepare([path], out, tokenizer=tokenizer, workers=workers, progress=False)
+    seconds = time.perf_counter() - t0
+    return meta["stats"]["seen"], seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", type=Path, default=None,
+                        help="a .pgn or .pgn.xz (default: the lichess sample in $TRANSCENDENCE_DATA)")
+    parser.add_argument("--games", type=int, default=5000, help="games taken from the start of --input")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0, help="move path processes (0 = all cores)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+
+    src = args.input or default_data_dir() / SAMPLE_PGN
+    tmp = Path(tempfile.mkdtemp(prefix="bench-prepare-"))
+    try:
+        pgn = tmp / "games.pgn"
+        n_games = first_games(src, args.games, pgn)
+        workers = args.workers or os.cpu_count() or 1
+        print(f"file: first {n_games:,} games of {src.name} ({pgn.stat().st_size / 1e6:.1f} MB), "
+              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, python {platform.python_version()}, "
+              f"python-chess {chess.__version__}", flush=True)
+        rows: dict[str, list[float]] = {"read_game": [], "char": [], f"move ({workers} workers)": [],
+                                        "move (1 worker)": []}
+        for r in range(args.rounds):
+            n, s = baseline(pgn)
+            assert n == n_games, (n, n_games)
+            rows["read_game"].append(n / s)
+            n, s = ours(pgn, "char", 1, tmp / "char")
+            rows["char"].append(n / s)
+            n, s = ours(pgn, "move", workers, tmp / "move")
+            rows[f"move ({workers} workers)"].append(n / s)
+            n, s = ours(pgn, "move", 1, tmp / "move1")
+            rows["move (1 worker)"].append(n / s)
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rows.items()) + " games/s",
+                  flush=True)
+        base = rows["read_game"]
+        result = {"input": str(src), "games": n_games, "cores": os.cpu_count(), "workers": workers,
+                  "rounds": args.rounds, "games_per_second": {k: [round(x, 1) for x in v] for k, v in rows.items()},
+                  "ratio_vs_read_game": {}}
+        print(f"\n| path | games/s (median) | ratio vs read_game (median of rounds) |\n|---|---|---|")
+        for name, values in rows.items():
+            ratio = statistics.median(v / b for v, b in zip(values, base))
+            result["ratio_vs_read_game"][name] = round(ratio, 2)
+            print(f"| {name} | {statistics.median(values):,.0f} | {ratio:.1f}x |")
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
