@@ -241,6 +241,16 @@ def legal_move_accuracy(model: GPT, tokenizer: Any, games: list[list[str]], *,
     """How often the model's most likely LEGAL move (the exact policy at temperature 0, from
     :func:`score_continuations` over all legal moves) is the move played, over every position of
     ``games`` (lists of SAN) that fits in the context. Returns (accuracy, positions counted)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return _legal_move_accuracy(model, tokenizer, games, positions_per_call)
+    finally:
+        model.train(was_training)
+
+
+def _legal_move_accuracy(model: GPT, tokenizer: Any, games: list[list[str]],
+                         positions_per_call: int) -> tuple[float, int]:
     import chess
     from chess_exp.model import score_continuations
 
@@ -257,9 +267,25 @@ def legal_move_accuracy(model: GPT, tokenizer: Any, games: list[list[str]], *,
             total += len(truth)
             prefixes.clear(), candidates.clear(), truth.clear()
 
+    if tokenizer.name == "move":  # one token per move: a single causal pass per game gives the same
+        T = model.config.block_size
+        device = model.lm_head.weight.device
+        for sans in games:
+            full = tokenizer.encode_game(sans)[:T]
+            logits, _ = model(torch.tensor([full], device=device))
+            board = chess.Board()
+            for i, san in enumerate(sans[:len(full)]):
+                move = board.parse_san(san)
+                legal = list(board.legal_moves)
+                ids = torch.tensor([tokenizer.move_tokens(board, m)[0] for m in legal], device=device)
+                correct += legal[int(logits[0, i, ids].argmax())] == move
+                total += 1
+                board.push(move)
+        return (correct / total if total else float("nan")), total
+
     for sans in games:
         board = chess.Board()
-        full = tokenizer.encode_game(sans) if tokenizer.name == "move" else None
+        full = None
         for i, san in enumerate(sans):
             move = board.parse_san(san)
             legal = list(board.legal_moves)
