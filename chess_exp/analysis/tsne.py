@@ -107,7 +107,7 @@ def conditional_probabilities(x: np.ndarray, perplexity: float, *, tol: float = 
 
 def tsne(x: np.ndarray, *, rng: np.random.Generator, perplexity: float = 30.0, n_iter: int = 1000,
          pca_dims: int = 50, early_exaggeration: float = 12.0, exaggeration_iters: int = 250,
-         learning_rate: float | None = None) -> np.ndarray:
+         learning_rate: float | None = None, progress: bool = False) -> np.ndarray:
     """Exact t-SNE (van der Maaten & Hinton 2008) of the rows of ``x`` (n, d) -> (n, 2).
 
     Gradient :math:`4 \\sum_j (p_{ij} - q_{ij}) (y_i - y_j) (1 + \\|y_i - y_j\\|^2)^{-1}` with
@@ -127,7 +127,11 @@ def tsne(x: np.ndarray, *, rng: np.random.Generator, perplexity: float = 30.0, n
     y = rng.normal(0.0, 1e-4, size=(n, 2))
     update = np.zeros_like(y)
     gains = np.ones_like(y)
-    for it in range(n_iter):
+    steps = range(n_iter)
+    if progress:
+        from tqdm import tqdm
+        steps = tqdm(steps, desc="t-SNE", unit="step", mininterval=5.0)
+    for it in steps:
         exag = early_exaggeration if it < exaggeration_iters else 1.0
         num = 1.0 / (1.0 + _sq_distances(y))
         np.fill_diagonal(num, 0.0)
@@ -255,7 +259,8 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
     h = hidden_for(model, tokenizer, positions)
     if progress:
         print(f"t-SNE of {h.shape[0]} x {h.shape[1]} ({cfg.n_iter} iterations)...", file=sys.stderr)
-    y = tsne(h, rng=rng, perplexity=cfg.perplexity, n_iter=cfg.n_iter, pca_dims=cfg.pca_dims)
+    y = tsne(h, rng=rng, perplexity=cfg.perplexity, n_iter=cfg.n_iter, pca_dims=cfg.pca_dims,
+             progress=progress)
     value = np.array([p["value_white"] for p in positions])
     length = np.array([p["game_length"] for p in positions])
     ply = np.array([p["ply"] for p in positions])
