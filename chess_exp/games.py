@@ -347,6 +347,10 @@ def play_games(specs: Iterable[GameSpec], players: Mapping[str, Player], *,
             still = []
             for game in live:
                 if game.check_end(config, adjudicator):
+                    for key in {game.spec.white, game.spec.black}:
+                        hook = getattr(players[key], "game_over", None)
+                        if hook is not None:
+                            hook(game.spec.game_id)  # e.g. a model frees the game's cached prompt
                     record = game.record(players)
                     finished[record.game_id] = record
                     if files is not None:

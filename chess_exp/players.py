@@ -149,6 +149,140 @@ class EnginePlayer:
 
 # -- the model ------------------------------------------------------------------------------------
 
+@dataclass
+class _CacheEntry:
+    tokens: list[int]  # the prompt whose keys/values are cached
+    kv: list[tuple[Any, Any]]  # per layer (k, v), each (n_head, len(tokens), head_size)
+    last: Any  # logits (V,) after the prompt's last token
+
+
+class PrefixCache:
+    """Each game's prompt in the model's KV cache, kept between its moves.
+
+    A game's prompt only grows (two plies per model move), so each move runs just the new tokens
+    through the model instead of the whole game. :meth:`prefill` assembles the cached prompts of a
+    batch of games into one padded :class:`chess_exp.model.KVCache` (``valid`` masks the padding),
+    runs all games' new tokens in one forward pass, stores the grown entries and returns the batch
+    cache plus the logits after each prompt. ``key=None`` computes a prompt from scratch without
+    storing it. Entries are dropped with :meth:`drop` (the game loop calls ``game_over``) or,
+    least recently used first, beyond ``max_games``.
+    """
+
+    def __init__(self, model: Any, *, max_games: int = 1024) -> None:
+        from collections import OrderedDict
+        self.model = model
+        self.max_games = max_games
+        self.entries: "OrderedDict[str, _CacheEntry]" = OrderedDict()
+
+    def drop(self, key: str) -> None:
+        self.entries.pop(key, None)
+
+    def _entry(self, key: str | None, prompt: Sequence[int]) -> _CacheEntry | None:
+        entry = self.entries.get(key) if key is not None else None
+        if entry is None or len(entry.tokens) > len(prompt) or list(prompt[:len(entry.tokens)]) != entry.tokens:
+            return None
+        return entry
+
+    def new_tokens(self, key: str | None, prompt: Sequence[int]) -> int:
+        """How many of ``prompt``'s tokens :meth:`prefill` would have to run."""
+        entry = self._entry(key, prompt)
+        return len(prompt) - (len(entry.tokens) if entry else 0)
+
+    def prefill(self, keys: Sequence[str | None], prompts: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+        """``(cache, last)``: a KVCache (B rows) holding each prompt, and logits (B, V) after it."""
+        import torch
+        model = self.model
+        device = model.lm_head.weight.device
+        G = len(prompts)
+        olds = [self._entry(k, p) for k, p in zip(keys, prompts)]
+        S = [len(e.tokens) if e else 0 for e in olds]
+        n_new = [len(p) - s for p, s in zip(prompts, S)]
+        S_max, N_max = max(S), max(n_new)
+        cache = model.init_cache(G)
+        if S_max > 0:
+            ref = next(e for e in olds if e is not None).kv
+            kv = []
+            for layer in range(len(ref)):
+                nh, _, hs = ref[layer][0].shape
+                k = torch.zeros(G, nh, S_max, hs, dtype=ref[layer][0].dtype, device=device)
+                v = torch.zeros_like(k)
+                for g, e in enumerate(olds):
+                    if e is not None:
+                        k[g, :, :S[g]] = e.kv[layer][0]
+                        v[g, :, :S[g]] = e.kv[layer][1]
+                kv.append((k, v))
+            cache.kv = kv
+            cache.valid = torch.arange(S_max, device=device)[None, :] < torch.tensor(S, device=device)[:, None]
+            cache.pos = torch.tensor(S, dtype=torch.long, device=device)
+        last = torch.zeros(G, model.config.vocab_size, device=device)
+        if N_max > 0:
+            idx = torch.zeros(G, N_max, dtype=torch.long, device=device)
+            for g, (prompt, s) in enumerate(zip(prompts, S)):
+                if n_new[g]:
+                    idx[g, :n_new[g]] = torch.tensor(list(prompt[s:]), dtype=torch.long, device=device)
+            logits, _ = model(idx, cache=cache, n_new=torch.tensor(n_new, device=device))  # (G, N_max, V)
+        for g, e in enumerate(olds):
+            last[g] = logits[g, n_new[g] - 1] if n_new[g] else e.last  # type: ignore[union-attr]
+        for g, (key, prompt) in enumerate(zip(keys, prompts)):
+            if key is None:
+                continue
+            kv_g = [(torch.cat([k[g, :, :S[g]], k[g, :, S_max:S_max + n_new[g]]], dim=1),
+                     torch.cat([v[g, :, :S[g]], v[g, :, S_max:S_max + n_new[g]]], dim=1))
+                    for k, v in cache.kv] if cache.kv and cache.kv[0] is not None else []
+            self.entries[key] = _CacheEntry(tokens=list(prompt), kv=kv_g, last=last[g].clone())
+            self.entries.move_to_end(key)
+        while len(self.entries) > self.max_games:
+            self.entries.popitem(last=False)
+        return cache, last
+
+
+def _score_after_prefill(model: Any, cache: Any, last: Any, prompt_lengths: Sequence[int],
+                         candidates: Sequence[Sequence[Sequence[int]]]) -> list[np.ndarray]:
+    """Summed log-probabilities of each game's candidates after its cached prompt (one pass).
+
+    The candidates of a game sit side by side in one row, each attending to the prompt and causally
+    to its own earlier tokens (as :func:`chess_exp.model.score_continuations` does).
+    """
+    import torch
+    import torch.nn.functional as F
+    device = last.device
+    G = len(candidates)
+    first = F.log_softmax(last.float(), dim=-1).double().cpu()  # (G, V)
+    scores = [first[g, [c[0] for c in candidates[g]]].numpy().copy() for g in range(G)]
+    tails = [[list(c[:-1]) for c in cands] for cands in candidates]  # token i predicts token i + 1
+    width = max(sum(len(t) for t in rows) for rows in tails)
+    if width == 0:
+        return scores
+    new = torch.zeros(G, width, dtype=torch.long, device=device)
+    pos = torch.zeros(G, width, dtype=torch.long, device=device)
+    owner = torch.full((G, width), -1, dtype=torch.long, device=device)
+    targets = torch.zeros(G, width, dtype=torch.long)
+    for g, rows in enumerate(tails):
+        at = 0
+        for j, (tail, cand) in enumerate(zip(rows, candidates[g])):
+            n = len(tail)
+            if n:
+                new[g, at:at + n] = torch.tensor(tail, dtype=torch.long)
+                pos[g, at:at + n] = prompt_lengths[g] + torch.arange(n)
+                owner[g, at:at + n] = j
+                targets[g, at:at + n] = torch.tensor(list(cand[1:]), dtype=torch.long)
+                at += n
+    steps = torch.arange(width, device=device)
+    causal = steps[None, :] <= steps[:, None]
+    same = owner[:, :, None] == owner[:, None, :]
+    diag = torch.eye(width, dtype=torch.bool, device=device)[None]
+    mask = (same & causal & (owner[:, :, None] >= 0)) | diag  # padding attends to itself only
+    logits, _ = model(new, cache=cache, pos=pos, mask=mask)
+    logp = F.log_softmax(logits.float(), dim=-1).double().cpu()  # (G, T, V)
+    picked = logp.gather(2, targets[:, :, None])[:, :, 0].numpy()  # (G, T)
+    owners = owner.cpu().numpy()
+    for g, rows in enumerate(tails):
+        for j in range(len(rows)):
+            scores[g][j] += float(picked[g][owners[g] == j].sum())
+    return scores
+
+
+
 class ModelPlayer:
     """A trained GPT as a player, batched across games.
 
@@ -193,6 +327,12 @@ class ModelPlayer:
         self.max_chars = max_chars
         self.use_cache = use_cache
         self.name = name
+        self.prefix_cache = PrefixCache(model) if model is not None else None
+
+    def game_over(self, game_id: str) -> None:
+        """Forget a finished game's cached prompt (called by the game loop)."""
+        if self.prefix_cache is not None:
+            self.prefix_cache.drop(game_id)
 
     def temperature_for(self, request: MoveRequest) -> float:
         """The request's temperature: the player's, or ``temperature[request.player_key]``."""
@@ -245,9 +385,47 @@ class ModelPlayer:
         return list(self.tokenizer.prefix(tuple(sans)))
 
     def _choose_exact(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
-        dists = self.move_distributions([r.board for r in requests], [r.sans for r in requests])
+        if self.use_cache:
+            dists = self._cached_distributions(requests)
+        else:
+            dists = self.move_distributions([r.board for r in requests], [r.sans for r in requests])
         return [_pick(moves, probs, self.temperature_for(r), self.mode, r.rng)
                 for (moves, probs), r in zip(dists, requests)]
+
+    def _cached_distributions(self, requests: Sequence[MoveRequest]) -> list[tuple[list[chess.Move], np.ndarray]]:
+        """Like :meth:`move_distributions`, with each game's prompt kept in the KV cache between moves."""
+        import torch
+        assert self.prefix_cache is not None
+        block = self.model.config.block_size
+        prompts, keys, candidates, legal = [], [], [], []
+        for r in requests:
+            moves = list(r.board.legal_moves)
+            cands = [list(self.tokenizer.move_tokens(r.board, move)) for move in moves]
+            prompt = self._prefix(r.board, r.sans)
+            room = block + 1 - max(len(c) for c in cands)
+            key: str | None = r.game_id or None
+            if len(prompt) > room:  # beyond the context: a cropped window, computed afresh
+                prompt, key = prompt[-room:], None
+                if r.game_id:
+                    self.prefix_cache.drop(r.game_id)
+            prompts.append(prompt)
+            keys.append(key)
+            candidates.append(cands)
+            legal.append(moves)
+        cost = [self.prefix_cache.new_tokens(k, p) + sum(map(len, c)) for k, p, c in zip(keys, prompts, candidates)]
+        logps: list[np.ndarray] = [np.zeros(0)] * len(requests)
+        with torch.no_grad():
+            for group in length_groups(cost):
+                cache, last = self.prefix_cache.prefill([keys[i] for i in group], [prompts[i] for i in group])
+                scored = _score_after_prefill(self.model, cache, last, [len(prompts[i]) for i in group],
+                                              [candidates[i] for i in group])
+                for i, logp in zip(group, scored):
+                    logps[i] = logp
+        out = []
+        for moves, logp in zip(legal, logps):
+            probs = np.exp(logp - logp.max())
+            out.append((moves, probs / probs.sum()))
+        return out
 
     # sampled -------------------------------------------------------------------------------------
     def _choose_sampled(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
@@ -260,7 +438,8 @@ class ModelPlayer:
             if not todo:
                 break
             texts = self.generate([prompts[i] for i in todo], [requests[i].rng for i in todo],
-                                  [self.temperature_for(requests[i]) for i in todo])
+                                  [self.temperature_for(requests[i]) for i in todo],
+                                  keys=[requests[i].game_id or None for i in todo])
             for i, text in zip(todo, texts):
                 kind, move = parse_sampled_move(text, requests[i].board)
                 if kind == "move":
@@ -274,7 +453,7 @@ class ModelPlayer:
                 for i, a in enumerate(answers)]
 
     def generate(self, prompts: Sequence[Sequence[int]], rngs: Sequence[np.random.Generator],
-                 temperatures: Sequence[float]) -> list[str]:
+                 temperatures: Sequence[float], *, keys: Sequence[str | None] | None = None) -> list[str]:
         """Sample up to ``max_chars`` tokens after each prompt at its temperature; decoded text.
 
         Batched with the KV cache (``use_cache=True``) or, without it, by re-running the whole
@@ -282,18 +461,21 @@ class ModelPlayer:
         """
         block = self.model.config.block_size
         room = block - self.max_chars
-        prompts = [list(p[-room:]) if len(p) > room else list(p) for p in prompts]
+        keys = list(keys) if keys is not None else [None] * len(prompts)
+        cropped = [list(p[-room:]) if len(p) > room else list(p) for p in prompts]
+        keys = [k if len(p) <= room else None for k, p in zip(keys, prompts)]  # a cropped window: afresh
         if not self.use_cache:
-            return self._generate(prompts, rngs, temperatures)
+            return self._generate(cropped, rngs, temperatures, [None] * len(prompts))
+        assert self.prefix_cache is not None
         texts = [""] * len(prompts)
-        for group in length_groups([len(p) for p in prompts]):
-            for i, text in zip(group, self._generate([prompts[i] for i in group], [rngs[i] for i in group],
-                                                     [temperatures[i] for i in group])):
+        for group in length_groups([self.prefix_cache.new_tokens(k, p) for k, p in zip(keys, cropped)]):
+            for i, text in zip(group, self._generate([cropped[i] for i in group], [rngs[i] for i in group],
+                                                     [temperatures[i] for i in group], [keys[i] for i in group])):
                 texts[i] = text
         return texts
 
     def _generate(self, prompts: list[list[int]], rngs: Sequence[np.random.Generator],
-                  temperatures: Sequence[float]) -> list[str]:
+                  temperatures: Sequence[float], keys: Sequence[str | None]) -> list[str]:
         import torch
         model = self.model
         block = model.config.block_size
@@ -303,13 +485,8 @@ class ModelPlayer:
         device = model.lm_head.weight.device
         with torch.no_grad():
             if self.use_cache:
-                lengths = torch.tensor([len(p) for p in prompts], device=device)
-                idx = torch.zeros(n, int(lengths.max()), dtype=torch.long, device=device)
-                for row, p in enumerate(prompts):
-                    idx[row, :len(p)] = torch.tensor(p, dtype=torch.long)
-                cache = model.init_cache(n)
-                logits, _ = model(idx, cache=cache, n_new=lengths)
-                last = logits[torch.arange(n, device=device), lengths - 1]  # (B, V)
+                assert self.prefix_cache is not None
+                cache, last = self.prefix_cache.prefill(keys, prompts)  # (B, V) after each prompt
                 for _step in range(self.max_chars):
                     tokens = self._sample_tokens(last, rngs, temperatures)
                     for row, t in enumerate(tokens):

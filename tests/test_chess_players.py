@@ -105,7 +105,7 @@ class ScriptedText(ModelPlayer):
         super().__init__(model=None, tokenizer=get_tokenizer("char"), policy="sampled", temperature=1.0)
         self.texts = list(texts)
 
-    def generate(self, prompts, rngs, temperatures):
+    def generate(self, prompts, rngs, temperatures, *, keys=None):
         return [self.texts.pop(0) for _ in prompts]
 
 
@@ -165,3 +165,47 @@ def test_model_games_record_checks_and_batch(tmp_path) -> None:
             assert san == board.san(move)  # full SAN, '+' and '#' included, for both sides
             board.push(move)
     assert any("+" in san for r in records for san in r.sans)
+
+
+@pytest.mark.parametrize("tokenizer_name", ["char", "move"])
+def test_prompt_cache_across_moves_matches_brute_force(tokenizer_name: str) -> None:
+    """Invariant: keeping each game's prompt in the KV cache between moves (and batching games of
+    different lengths) gives the same move distribution as scoring every prompt from scratch."""
+    tok = get_tokenizer(tokenizer_name)
+    model = _model(tokenizer_name, block_size=96)
+    cached = ModelPlayer(model, tok, policy="exact", use_cache=True)
+    scratch = ModelPlayer(model, tok, policy="exact", use_cache=False)
+    games = {"a": ("e4", "e5", "Nf3", "Nc6", "Bb5", "a6", "Ba4", "Nf6"), "b": ("d4", "d5", "c4")}
+    for step in range(1, 9):
+        requests = []
+        for game_id, moves in games.items():
+            sans = moves[:min(step, len(moves))]
+            board = chess.Board()
+            for san in sans:
+                board.push_san(san)
+            requests.append(MoveRequest(board=board, sans=sans, rng=np.random.default_rng(0), game_id=game_id))
+        got = cached._cached_distributions(requests)
+        want = scratch.move_distributions([r.board for r in requests], [r.sans for r in requests])
+        for (m1, p1), (m2, p2) in zip(got, want):
+            assert m1 == m2
+            np.testing.assert_allclose(p1, p2, rtol=1e-4, atol=1e-7)
+        if step == 4:
+            cached.game_over("b")
+    assert set(cached.prefix_cache.entries) == {"a", "b"}
+    cached.game_over("a")
+    assert "a" not in cached.prefix_cache.entries
+
+
+def test_sampled_with_prompt_cache_equals_plain_loop() -> None:
+    """Sampling with per-game cached prompts (a second call reuses them) draws the same characters."""
+    tok = get_tokenizer("char")
+    model = _model("char", block_size=64)
+    cached = ModelPlayer(model, tok, policy="sampled", temperature=1.0, use_cache=True, max_chars=6)
+    plain = ModelPlayer(model, tok, policy="sampled", temperature=1.0, use_cache=False, max_chars=6)
+    for n in (3, 5):
+        prompts = [tok.prefix(OPENING[:n]), tok.prefix(OPENING[:n - 2])]
+        a = cached.generate(prompts, [np.random.default_rng(i) for i in range(2)], [1.0] * 2, keys=["x", "y"])
+        b = plain.generate(prompts, [np.random.default_rng(i) for i in range(2)], [1.0] * 2)
+        for x, y in zip(a, b):
+            assert y.startswith(x) and len(x) >= 1
+    assert cached.prefix_cache.entries["x"].tokens == tok.prefix(OPENING[:5])
