@@ -288,10 +288,10 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
     torch.manual_seed(cfg.seed)
     control = GPT(model.config).to(cfg.device).eval()
     h0 = hidden_for(control, tokenizer, positions)
+    targets = {"value_white": value, "value_mover": mover_value, "decidedness_abs": decided,
+               "game_length": length.astype(float), "ply": ply.astype(float)}
     results["ridge_probe_r2_random_init_control"] = {
-        "value_white": ridge_probe_r2(h0, value, rng=np.random.default_rng(cfg.seed)),
-        "value_mover": ridge_probe_r2(h0, mover_value, rng=np.random.default_rng(cfg.seed)),
-        "game_length": ridge_probe_r2(h0, length.astype(float), rng=np.random.default_rng(cfg.seed))}
+        k: ridge_probe_r2(h0, v, rng=np.random.default_rng(cfg.seed)) for k, v in targets.items()}
     np.savez_compressed(run_dir / "embedding.npz", y=y, value_white=value, game_length=length, ply=ply,
                         turn_white=turn)
     _cli.write_json(run_dir / "results.json", results)
