@@ -39,8 +39,14 @@ def main(argv: list[str] | None = None) -> int:
                         vmin=lim[0] if lim else None, vmax=lim[1] if lim else None)
         fig.colorbar(sc, ax=ax, label=label)
         probe = res["ridge_probe_r2"].get(key)
+        control = res.get("ridge_probe_r2_random_init_control", {}).get(key)
         knn = res["knn10_corr_in_map"].get(key)
-        ax.set_title(f"{label}\nridge probe R² {probe:.2f}, 10-NN corr in map {knn:.2f}", fontsize=9)
+        title = f"{label}\nridge probe R² {probe:.2f}" + (f" (random init {control:.2f})" if control is not None else "")
+        title += f", 10-NN corr in map {knn:.2f}"
+        if key == "value_white":
+            d, dk = res["ridge_probe_r2"]["decidedness_abs"], res["knn10_corr_in_map"]["decidedness_abs"]
+            title += f"\n|value - 0.5|: R² {d:.2f}, 10-NN corr {dk:.2f}"
+        ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"t-SNE of the last hidden layer: {res['n_positions']} positions from {res['n_games']} held-out "
