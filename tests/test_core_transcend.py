@@ -34,23 +34,44 @@ def test_check_transcendence_agrees_with_its_parts(inst, tau, mode):
 @settings(max_examples=60)
 @given(instances(max_k=4, max_x=6, max_y=5), st.sampled_from(["logit", "prob"]))
 def test_critical_temperature_agrees_with_dense_grid(inst, mode):
-    """Invariant: tau* is None iff the argmax does not transcend; otherwise every grid temperature below
-    tau* transcends, and the first grid temperature that does not is at or above tau*."""
+    """Invariant: tau* is None when the argmax loses and a number when it wins; every grid temperature
+    below tau* transcends (ties: from where the margin first turns positive), and the first grid
+    temperature above that which does not is at or above tau*."""
     experts, reward, test, _, _ = inst
     tau_star = tr.critical_temperature(experts, reward, test, mode=mode)
-    argmax_wins = _margin(experts, reward, test, 0.0, mode) > tr.MARGIN_TOL
-    assert (tau_star is None) == (not argmax_wins)
+    tol = tr.MARGIN_TOL * max(1.0, np.abs(reward).max())
+    m0 = _margin(experts, reward, test, 0.0, mode)
+    if m0 > tol:
+        assert tau_star is not None
+    elif m0 < -tol:
+        assert tau_star is None
     if tau_star is None:
         return
     grid = np.logspace(-6, 3, 3000)
     m = _margin(experts, reward, test, grid, mode)
+    start = 0 if m0 > tol else int(np.argmax(m > tol))
+    grid, m = grid[start:], m[start:]
     assert (m[grid < tau_star * (1 - 1e-7)] > 0).all()
-    fails = grid[m <= tr.MARGIN_TOL]
+    fails = grid[m <= tol]
     if math.isinf(tau_star):
         assert fails.size == 0
     else:
         assert fails.size == 0 or fails[0] >= tau_star * (1 - 1e-7)
         assert abs(_margin(experts, reward, test, tau_star, mode)) < 1e-9
+
+
+def test_critical_temperature_when_argmax_only_ties_the_best_expert():
+    """The argmax ties (0.6 = 0.6) but every tau in (0, 1) transcends (theory's argmax-ties-best-expert)."""
+    experts, reward = [[[1, 0, 0]], [[0, 0.6, 0.4]]], [[0.6, 1, 0]]
+    assert not tr.check_transcendence(experts, reward, [1.0])
+    assert tr.check_transcendence(experts, reward, [1.0], temperature=0.5)
+    assert tr.critical_temperature(experts, reward, [1.0]) == pytest.approx(1.0, rel=1e-8)
+
+
+def test_margin_tolerance_scales_with_rewards():
+    """Prop. 1 at tau = 1 with large rewards: rounding must not be reported as transcendence."""
+    res = tr.check_transcendence([[[.3, .2, .5]], [[.2, .3, .5]]], [[123456.7, 123456.7, 0]], [1.0], temperature=1)
+    assert not res.holds
 
 
 def test_critical_temperature_three_action_closed_forms():

@@ -85,10 +85,10 @@ def test_paper_example_through_check():
 
 def test_argmax_tie_transcends_at_every_small_positive_temperature():
     """The converse needs f̂_0 = f̂_max (or a strict loss): the argmax only ties with the best
-    expert, critical_temperature says None, yet every τ in (0, 1) transcends (logit mode)."""
+    expert, yet every τ in (0, 1) transcends (logit mode); critical_temperature finds that τ* = 1."""
     assert TIE_AT_ZERO.check().margin == pytest.approx(0.0, abs=1e-15)
     assert TIE_AT_ZERO.check(temperature=1.0).margin == pytest.approx(0.0, abs=1e-15)
-    assert TIE_AT_ZERO.critical_temperature() is None
+    assert TIE_AT_ZERO.critical_temperature() == pytest.approx(1.0, rel=1e-6)
     taus = np.linspace(0.05, 0.95, 19)
     assert (TIE_AT_ZERO.margins(taus) > 1e-6).all()
     # First order in τ -> 0: the runner-up (reward 1 > 0.6) gets 0.6^(1/τ) of the argmax's mass.

@@ -286,6 +286,19 @@ def tempered_reward(policy: object, temperature: object, reward: object, test_di
     buf = np.empty((min(step, f.shape[0]), f.shape[1]))
     per_input = np.empty(f.shape[0])
     values = np.empty(taus.size)
+    if f.size * 4 <= _BLOCK_ELEMENTS:  # small policy: many temperatures per vectorised block
+        chunk = _BLOCK_ELEMENTS // f.size
+        positive = np.flatnonzero(taus > 0)
+        for start in range(0, positive.size, chunk):
+            idx = positive[start:start + chunk]
+            z = np.divide(base[None], taus[idx, None, None])        # (t, n_x, n_y)
+            np.exp(z, out=z)
+            values[idx] = (np.einsum("txy,xy->tx", z, r) / z.sum(axis=-1)) @ p
+        if positive.size < taus.size:
+            arg = np.empty_like(f)
+            _argmax_into(f, arg, atol)
+            values[taus == 0] = _rowdot(arg, r) @ p
+        return float(values[0]) if scalar else values
     for t, tau in enumerate(taus):
         for start in range(0, f.shape[0], step):
             block = buf[: min(step, f.shape[0] - start)]

@@ -19,9 +19,14 @@ from transcendence.policies import (ARGMAX_ATOL, _validate_experts, expected_rew
 
 __all__ = ["TranscendenceResult", "check_transcendence", "critical_temperature", "MARGIN_TOL"]
 
-#: A margin must exceed this to count as transcendence, so that rounding in an *equality*
-#: (for example Prop. 1 with identical experts) is never reported as a strict win.
+#: A margin must exceed ``MARGIN_TOL * max(1, max|r|)`` to count as transcendence, so that
+#: rounding in an *equality* (for example Prop. 1 with identical experts) is never reported as a
+#: strict win, whatever the scale of the rewards.
 MARGIN_TOL = 1e-12
+
+
+def _scaled_tol(tol: float, reward: object) -> float:
+    return tol * max(1.0, float(np.max(np.abs(np.asarray(reward, dtype=float)))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +52,7 @@ class TranscendenceResult:
     per_input_favor : (n_x,) array
         :math:`F(\\hat f_\\tau, f_{best}; x)`: where the predictor gains or loses against the best expert.
     tol : float
-        The tolerance used for ``holds``.
+        The tolerance used for ``holds``: ``MARGIN_TOL * max(1, max|r|)`` by default.
     """
 
     holds: bool
@@ -79,9 +84,10 @@ def check_transcendence(experts: object, reward: object, test_dist: object, *,
     Parameters
     ----------
     experts : (k, n_x, n_y); reward : (n_x, n_y); test_dist : (n_x,).
-    temperature : float >= 0. 0 (the default) checks the argmax predictor, 1 the mixture itself.
+    temperature : float >= 0. 0 (the default) checks the argmax predictor; 1 checks the mixture
+        itself in logit mode (in prob mode, softmax(f / 1) is not f).
     mode, input_dists, weights, atol : as in :func:`mixture` and :func:`temper`.
-    tol : the margin must exceed it (default :data:`MARGIN_TOL`).
+    tol : relative tolerance: the margin must exceed ``tol * max(1, max|r|)`` (default :data:`MARGIN_TOL`).
 
     Examples
     --------
@@ -102,6 +108,7 @@ def check_transcendence(experts: object, reward: object, test_dist: object, *,
     predictor_reward = float(expected_reward(predictor, reward, test_dist))
     best = int(np.argmax(expert_rewards))
     margin = predictor_reward - float(expert_rewards[best])
+    tol = _scaled_tol(tol, reward)
     return TranscendenceResult(
         holds=bool(margin > tol), margin=margin, best_expert=best, expert_rewards=expert_rewards,
         predictor_reward=predictor_reward, temperature=tau, mode=mode,
@@ -118,24 +125,33 @@ def critical_temperature(experts: object, reward: object, test_dist: object, *,
 
     Returns
     -------
-    ``None`` when the argmax predictor does not transcend (then, by Prop. 2's converse, no
-    :math:`\tau^* > 0` exists); ``math.inf`` when no crossing is found up to ``tau_max``; otherwise
-    the first temperature where the margin :math:`m(\tau) = R(\hat f_\tau) - \max_i R(f_i)` falls
-    to ``tol``.
+    ``None`` when no :math:`\tau^* > 0` was found: the argmax predictor loses to the best expert
+    (then, by continuity, so does every small enough temperature), or it only ties the best expert
+    and the smallest scanned temperature ``tau_min`` does not transcend either. ``math.inf`` when
+    no crossing is found up to ``tau_max``. Otherwise the first temperature where the margin
+    :math:`m(\tau) = R(\hat f_\tau) - \max_i R(f_i)` falls to the tolerance
+    ``tol * max(1, max|r|)``.
 
     Method and its limits
     ---------------------
-    1. :math:`m(0)` (the argmax predictor) is checked; if :math:`m(0) \le` ``tol`` the answer is ``None``.
+    1. :math:`m(0)` (the argmax predictor) is computed. A strict loss returns ``None``.
     2. :math:`m` is evaluated on a log-spaced grid from ``tau_min`` to ``tau_max``
        (``points_per_decade`` per decade, fused by :func:`tempered_reward`). The first grid point
-       with :math:`m \le` tol brackets the crossing with its predecessor, and Brent's method refines
-       it to ``xtol``/``rtol``. If :math:`m(\tau_{min}) \le` tol although :math:`m(0) >` tol (a
-       near-tie in :math:`\hat f` that only very small temperatures resolve), the crossing is
-       searched between 0 and ``tau_min`` on a finer log grid down to 1e-300.
-    3. Limits: a dip of :math:`m` below ``tol`` that starts and ends between two neighbouring grid
-       points is missed (the margin is a finite sum of smooth functions of :math:`\log\tau`, so a
-       denser ``points_per_decade`` shrinks this risk but cannot exclude it); crossings above
-       ``tau_max`` are reported as ``math.inf``.
+       with :math:`m \le` tol brackets the crossing with its predecessor, and Brent's method (on
+       :math:`\log\tau`) refines it to ``xtol``/``rtol``.
+    3. If the argmax wins but :math:`m(\tau_{min}) \le` tol (a near-tie in :math:`\hat f` that only
+       very small temperatures resolve), the scan continues down to 1e-300. If even that does not
+       transcend, the argmax won only because its tie tolerance ``atol`` merged two outputs that
+       differ by more than rounding; the answer is then ``None``.
+    4. If the argmax exactly ties the best expert (:math:`|m(0)| \le` tol), small positive
+       temperatures may still transcend (see ``theory``'s ``argmax-ties-best-expert``), by margins
+       that vanish as :math:`\tau \to 0` and so fall below the tolerance. The grid decides: if the
+       margin becomes positive somewhere on the grid and is never below ``-tol`` before that, the
+       small-temperature region is taken as transcending (it cannot be verified below the
+       tolerance) and the crossing after it is returned; otherwise ``None``.
+    5. Limits: a dip of :math:`m` below the tolerance that starts and ends between two
+       neighbouring grid points is missed (a denser ``points_per_decade`` shrinks this risk but
+       cannot exclude it); crossings above ``tau_max`` are reported as ``math.inf``.
 
     Examples
     --------
@@ -155,18 +171,27 @@ def critical_temperature(experts: object, reward: object, test_dist: object, *,
     def margins(taus: np.ndarray) -> np.ndarray:
         return np.asarray(tempered_reward(f_hat, taus, reward, test_dist, mode=mode, atol=atol)) - best
 
-    if margins(np.array([0.0]))[0] <= tol:
+    tol = _scaled_tol(tol, reward)
+    m0 = margins(np.array([0.0]))[0]
+    if m0 < -tol:
         return None
     decades = math.log10(tau_max) - math.log10(tau_min)
     grid = np.logspace(math.log10(tau_min), math.log10(tau_max),
                        max(2, int(math.ceil(decades * points_per_decade)) + 1))
     m = margins(grid)
+    if m0 <= tol:                # the argmax only ties the best expert
+        positive = np.flatnonzero(m > tol)
+        if positive.size == 0 or (m[:positive[0]] < -tol).any():
+            return None
+        grid, m = grid[positive[0]:], m[positive[0]:]
+        if grid.size == 1 or (m > tol).all():
+            return math.inf
     if m[0] <= tol:
         low = np.logspace(-300, math.log10(tau_min), 300 * points_per_decade)
         m_low = margins(low)
+        if m_low[0] <= tol:      # the argmax's win comes from its tie tolerance merging a near-tie
+            return None
         grid, m = np.concatenate([low, grid[1:]]), np.concatenate([m_low, m[1:]])
-        if m[0] <= tol:  # pragma: no cover - argmax transcends, so m(tau) -> m(0) > tol
-            return float(grid[0])
     below = np.flatnonzero(m <= tol)
     if below.size == 0:
         return math.inf
