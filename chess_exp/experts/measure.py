@@ -50,6 +50,7 @@ class MeasureConfig:
     games: int = 5000  # training games between the panel's experts
     max_moves: int = MAX_MOVES  # full moves before a game is a draw (generation and rating)
     workers: int = 0  # processes for generation and prepare (0: all cores)
+    val_fraction: float = 0.05  # share of the training games held out for validation loss (by game id hash)
     train_preset: str = "small_cpu"  # chess_exp.train.PRESETS entry
     train_iters: int = 1200  # optimizer steps
     train_minutes: float = 0.0  # stop training after this much wall time (0: no limit)
@@ -127,7 +128,7 @@ def measure(config: MeasureConfig, *, progress: bool = True) -> dict[str, Any]:
         from chess_exp.prepare import prepare
         _log(f"preparing {train_pgn} -> {data_dir}")
         prepare([train_pgn], data_dir, tokenizer="move", workers=config.workers or 0, progress=progress,
-                force=True)
+                val_fraction=config.val_fraction, force=True)
     timings["prepare_s"] = time.perf_counter() - t0
 
     # 3. train
@@ -276,8 +277,9 @@ def agreement(model, tokenizer, mixture: MixturePolicy, boards: list[chess.Board
 
     Returns the fraction of positions where the model's most probable move is a most probable move
     of the mixture (``argmax_agreement``), the mean probability the model puts on the mixture's
-    argmax set (``p_on_argmax``), the same for the best expert-free baseline (uniform over legal
-    moves: the floor a model that learned nothing reaches, ``uniform_p_on_argmax``), and the mean KL(mixture || model) in nats (``kl``).
+    argmax set (``p_on_argmax``), the same for a uniform policy over the legal moves (the floor of
+    a model that learned nothing, ``uniform_p_on_argmax``), and the mean KL(mixture || model) in
+    nats (``kl``).
     """
     from chess_exp.players import ModelPlayer
     from transcendence import argmax_policy
