@@ -54,6 +54,7 @@ class MeasureConfig:
     train_preset: str = "small_cpu"  # chess_exp.train.PRESETS entry
     train_iters: int = 1200  # optimizer steps
     train_minutes: float = 0.0  # stop training after this much wall time (0: no limit)
+    train_overrides: tuple[str, ...] = ()  # TrainConfig overrides, e.g. --train_overrides=--model.n_layer=6
     threads: int = 1  # torch threads (training and play)
     levels: tuple[int, ...] = (1, 2, 3)  # Stockfish Skill Levels of the ladder (ratings: STOCKFISH_LEVEL_RATINGS)
     limit: str = "nodes=20000"  # the ladder's search limit (EngineLimit.parse)
@@ -141,6 +142,9 @@ def measure(config: MeasureConfig, *, progress: bool = True) -> dict[str, Any]:
         base, data_dir=data_dir, out_dir=out / "model", max_iters=config.train_iters,
         max_minutes=config.train_minutes, num_threads=config.threads,
         eval_interval=max(config.train_iters // 4, 1), eval_acc_games=min(base.eval_acc_games, 100))
+    if config.train_overrides:
+        from transcendence.config import apply_overrides
+        train_config = apply_overrides(train_config, list(config.train_overrides))
     ckpt = checkpoint_path(out / "model")
     if not _trained(ckpt, config.train_iters):
         _log(f"training {config.train_preset} for {config.train_iters} steps -> {out / 'model'}")
