@@ -10,7 +10,9 @@ tokenise, write the memmaps):
 - ``move, 1 worker``: the same in one process, for reference.
 
 Rounds are interleaved (baseline, char, move, ...) so that a machine shared with other jobs slows
-all sides alike; the ratios reported are medians over rounds of (ours games/s) / (baseline games/s).
+all sides alike; the ratios reported are medians over rounds of (ours games/s) / (baseline games/s),
+in wall-clock time (the target) and, for reference, per CPU-second summed over all processes (which
+a busy machine does not distort, and which shows what each core does).
 
     .venv/bin/python benchmarks/prepare.py                  # 5,000 games, 3 rounds
     .venv/bin/python benchmarks/prepare.py --games 20000 --rounds 5 --json out.json
@@ -24,6 +26,7 @@ import json
 import lzma
 import os
 import platform
+import resource
 import shutil
 import statistics
 import sys
@@ -54,22 +57,27 @@ def first_games(src: Path, n: int, dst: Path) -> int:
     return count
 
 
-def baseline(path: Path) -> tuple[int, float]:
-    """python-chess: read_game until the end of the file. (games, seconds)"""
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the worker processes)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def baseline(path: Path) -> tuple[int, float, float]:
+    """python-chess: read_game until the end of the file. (games, wall seconds, CPU seconds)"""
+    t0, c0 = time.perf_counter(), _cpu()
     n = 0
     with open(path, encoding="utf-8") as f:
         while chess.pgn.read_game(f) is not None:
             n += 1
-    return n, time.perf_counter() - t0
+    return n, time.perf_counter() - t0, _cpu() - c0
 
 
-def ours(path: Path, tokenizer: str, workers: int, out: Path) -> tuple[int, float]:
+def ours(path: Path, tokenizer: str, workers: int, out: Path) -> tuple[int, float, float]:
     shutil.rmtree(out, ignore_errors=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     meta = prepare([path], out, tokenizer=tokenizer, workers=workers, progress=False)
-    seconds = time.perf_counter() - t0
-    return meta["stats"]["seen"], seconds
+    return meta["stats"]["seen"], time.perf_counter() - t0, _cpu() - c0
 
 
 def main() -> int:
@@ -91,29 +99,34 @@ def main() -> int:
         print(f"file: first {n_games:,} games of {src.name} ({pgn.stat().st_size / 1e6:.1f} MB), "
               f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, python {platform.python_version()}, "
               f"python-chess {chess.__version__}", flush=True)
-        rows: dict[str, list[float]] = {"read_game": [], "char": [], f"move ({workers} workers)": [],
-                                        "move (1 worker)": []}
+        names = ["read_game", "char", f"move ({workers} workers)", "move (1 worker)"]
+        rows: dict[str, list[float]] = {k: [] for k in names}  # games per wall second
+        cpu_rows: dict[str, list[float]] = {k: [] for k in names}  # games per CPU second (all processes)
         for r in range(args.rounds):
-            n, s = baseline(pgn)
-            assert n == n_games, (n, n_games)
-            rows["read_game"].append(n / s)
-            n, s = ours(pgn, "char", 1, tmp / "char")
-            rows["char"].append(n / s)
-            n, s = ours(pgn, "move", workers, tmp / "move")
-            rows[f"move ({workers} workers)"].append(n / s)
-            n, s = ours(pgn, "move", 1, tmp / "move1")
-            rows["move (1 worker)"].append(n / s)
+            runs = [baseline(pgn), ours(pgn, "char", 1, tmp / "char"), ours(pgn, "move", workers, tmp / "move"),
+                    ours(pgn, "move", 1, tmp / "move1")]
+            for name, (n, wall, cpu) in zip(names, runs):
+                assert n == n_games, (name, n, n_games)
+                rows[name].append(n / wall)
+                cpu_rows[name].append(n / cpu)
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rows.items()) + " games/s",
                   flush=True)
-        base = rows["read_game"]
+        base, cpu_base = rows["read_game"], cpu_rows["read_game"]
         result = {"input": str(src), "games": n_games, "cores": os.cpu_count(), "workers": workers,
-                  "rounds": args.rounds, "games_per_second": {k: [round(x, 1) for x in v] for k, v in rows.items()},
-                  "ratio_vs_read_game": {}}
-        print(f"\n| path | games/s (median) | ratio vs read_game (median of rounds) |\n|---|---|---|")
-        for name, values in rows.items():
-            ratio = statistics.median(v / b for v, b in zip(values, base))
+                  "rounds": args.rounds, "load_average_start": os.getloadavg(),
+                  "games_per_second": {k: [round(x, 1) for x in v] for k, v in rows.items()},
+                  "games_per_cpu_second": {k: [round(x, 1) for x in v] for k, v in cpu_rows.items()},
+                  "ratio_vs_read_game": {}, "cpu_ratio_vs_read_game": {}}
+        print("\n| path | games/s (median) | ratio vs read_game | games per CPU-second | CPU ratio |\n"
+              "|---|---|---|---|---|")
+        for name in names:
+            ratio = statistics.median(v / b for v, b in zip(rows[name], base))
+            cpu_ratio = statistics.median(v / b for v, b in zip(cpu_rows[name], cpu_base))
             result["ratio_vs_read_game"][name] = round(ratio, 2)
-            print(f"| {name} | {statistics.median(values):,.0f} | {ratio:.1f}x |")
+            result["cpu_ratio_vs_read_game"][name] = round(cpu_ratio, 2)
+            print(f"| {name} | {statistics.median(rows[name]):,.0f} | {ratio:.1f}x | "
+                  f"{statistics.median(cpu_rows[name]):,.0f} | {cpu_ratio:.1f}x |")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         if args.json:
             args.json.write_text(json.dumps(result, indent=1) + "\n")
     finally:

@@ -106,10 +106,14 @@ def san_to_move(board: chess.Board, san: str) -> chess.Move:
     # Legal unless it leaves the own king in check. Shortcut: a piece that is not the king, does not
     # stand on a line through its king (so cannot be pinned) and moves while the king is not in
     # check, is legal (en passant excluded: it also removes a pawn from another square).
+    # (a pin also needs an enemy slider on that line).
     king = (board.kings & board.occupied_co[turn]).bit_length() - 1
     frm = move.from_square
-    if (frm == king or king < 0 or _RAYS[king][frm] or board.attackers_mask(not turn, king)
-            or (board.ep_square == move.to_square and board.pawns & _BB[frm])):
+    ray = _RAYS[king][frm] if king >= 0 else 0
+    if (frm == king or king < 0
+            or (ray and ray & (board.bishops | board.rooks | board.queens) & board.occupied_co[not turn])
+            or (board.ep_square == move.to_square and board.pawns & _BB[frm])
+            or board.attackers_mask(not turn, king)):
         if board.is_into_check(move):
             raise ValueError(f"illegal san: {san!r} in {board.fen()}")
     return move

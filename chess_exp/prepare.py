@@ -225,8 +225,16 @@ class _Writer:
         self.bin.close()
         self.offsets_tmp.close()
         tmp = self.out / f".{self.split}_offsets.tmp"
-        raw = np.fromfile(tmp, dtype=np.int64) if self.games else np.zeros(0, dtype=np.int64)
-        np.save(self.out / f"{self.split}_offsets.npy", raw)
+        # stream the raw offsets into a .npy of known length (constant memory)
+        final = np.lib.format.open_memmap(self.out / f"{self.split}_offsets.npy", mode="w+", dtype=np.int64,
+                                          shape=(self.games,))
+        step = 1 << 20
+        with open(tmp, "rb") as f:
+            for start in range(0, self.games, step):
+                chunk = np.frombuffer(f.read(8 * min(step, self.games - start)), dtype=np.int64)
+                final[start:start + len(chunk)] = chunk
+        final.flush()
+        del final
         tmp.unlink()
         return {"games": self.games, "tokens": self.tokens, "plies": self.plies}
 
