@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run)
     res = json.loads((run / "results.json").read_text())
     with open(run / "states.csv") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = [r for r in csv.DictReader(fh) if r.get("grouping", "cumulative") == "cumulative"]
     caps = list(res["caps"])
     thresholds = list(next(iter(res["caps"].values())))
     t_low = min(thresholds, key=int)

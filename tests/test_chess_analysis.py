@@ -248,3 +248,12 @@ def test_diversity_shared_states_paired_comparison():
     assert out["h_legal"]["holds"] and out["h_legal"]["bootstrap_share_holding"] == 1.0  # every state drops
     assert out["h_legal"]["paired_differences"]["1000-1300"]["lo"] == pytest.approx(0.1)
     assert not out["h_observed"]["holds"]  # equal entropies: no strict ordering
+
+
+def test_majority_paired_over_shared_states():
+    per = {1000: [{"fen": "a", "favor": 0.03}, {"fen": "b", "favor": 0.01}],
+           1300: [{"fen": "b", "favor": 0.0}, {"fen": "a", "favor": 0.02}, {"fen": "c", "favor": 0.5}]}
+    out = majority.paired_over_shared_states(per, "favor", rng=np.random.default_rng(0), n_boot=100)
+    assert out["n_states"] == 2 and out["means"] == pytest.approx({"1000": 0.02, "1300": 0.01})
+    d = out["paired_differences"]["1000-1300"]
+    assert d["diff"] == pytest.approx(0.01) and d["lo"] == pytest.approx(0.01) and d["hi"] == pytest.approx(0.01)

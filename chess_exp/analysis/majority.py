@@ -61,6 +61,7 @@ class MajorityConfig:
     nodes: int = DEFAULT_NODES  # Stockfish node limit per position for moves scored by Stockfish
     workers: int = 1  # Stockfish processes for uncached positions
     cache: str = ""  # reward cache file ("" = runs/cache/stockfish_rewards.sqlite)
+    disjoint: bool = True  # also report disjoint rating bins (<=1000, 1001-1300, 1301-1500)
     n_boot: int = 2000  # bootstrap resamples
     seed: int = 0  # bootstrap seed
 
@@ -141,8 +142,8 @@ def collect_plies(games: Iterable, caps: tuple[int, ...], *, max_ply: int = 0,
                     source=np.frombuffer(sr, np.int8).copy(), games_per_level=games_per_level)
 
 
-def _common_rows(table: PlyTable, level: int, threshold: int) -> np.ndarray:
-    mask = table.level <= level
+def _common_rows(table: PlyTable, level: int, threshold: int, *, disjoint: bool = False) -> np.ndarray:
+    mask = table.level == level if disjoint else table.level <= level
     visits = np.bincount(table.state[mask], minlength=len(table.keys))
     common = visits > threshold
     return np.flatnonzero(mask & common[table.state])
@@ -223,6 +224,25 @@ def summarize_states(states: list[dict], *, rng: np.random.Generator, n_boot: in
     }
 
 
+def paired_over_shared_states(per_group: dict[int, list[dict]], key: str, *, rng: np.random.Generator,
+                              n_boot: int = 2000) -> dict:
+    """Mean ``key`` per group on the states present in every group, with paired bootstrap differences."""
+    groups = list(per_group)
+    fens = set.intersection(*[{x["fen"] for x in per_group[g]} for g in groups]) if groups else set()
+    if len(fens) < 2:
+        return {"n_states": len(fens)}
+    order = sorted(fens)
+    vals = np.array([[{x["fen"]: x[key] for x in per_group[g]}[f] for f in order] for g in groups])
+    idx = rng.integers(0, len(order), size=(n_boot, len(order)))
+    boots = vals[:, idx].mean(axis=2)
+    means = vals.mean(axis=1)
+    return {"n_states": len(order), "means": {str(g): float(m) for g, m in zip(groups, means)},
+            "paired_differences": {f"{groups[i]}-{groups[i + 1]}": {
+                "diff": float(means[i] - means[i + 1]),
+                "lo": float(np.quantile(boots[i] - boots[i + 1], 0.025)),
+                "hi": float(np.quantile(boots[i] - boots[i + 1], 0.975))} for i in range(len(groups) - 1)}}
+
+
 def run_majority(cfg: MajorityConfig, out: str | Path, *, progress: bool = True) -> dict:
     run_dir = _cli.start_run(out, cfg)
     games = iter_games(cfg.data or None, keep_evals=cfg.reward == "data", max_games=cfg.max_games or None)
@@ -242,22 +262,34 @@ def run_majority(cfg: MajorityConfig, out: str | Path, *, progress: bool = True)
                    "stockfish": oracle.describe() if need_sf else None},
         "games_per_cap": {}, "plies_per_cap": {}, "caps": {}}
     rows_csv = []
-    for li, cap in enumerate(cfg.caps):
-        in_cap = table.level <= li
-        results["games_per_cap"][str(cap)] = int(sum(table.games_per_level[: li + 1]))
-        results["plies_per_cap"][str(cap)] = int(in_cap.sum())
-        per_t = {}
-        for t in cfg.thresholds:
-            rows = _common_rows(table, li, t)
-            states = state_table(table, rows)
-            summary = summarize_states(states, rng=rng, n_boot=cfg.n_boot)
-            src = table.source[rows]
-            summary["reward_sources_per_visit"] = {name: int((src == k).sum()) for k, name in SOURCE_NAMES.items()}
-            summary["max_ply_of_common_states"] = int(table.ply[rows].max()) if rows.size else None
-            per_t[str(t)] = summary
-            for x in states:
-                rows_csv.append({"cap": cap, "threshold": t, **{k: v for k, v in x.items() if k != "state"}})
-        results["caps"][str(cap)] = per_t
+    results["bins"] = {}
+    results["shared_states_favor"] = {}
+    for grouping, disjoint in (("cumulative", False), ("disjoint", True)):
+        if disjoint and not cfg.disjoint:
+            continue
+        by_group: dict[int, dict[int, list[dict]]] = {}
+        for li, cap in enumerate(cfg.caps):
+            if not disjoint:
+                results["games_per_cap"][str(cap)] = int(sum(table.games_per_level[: li + 1]))
+                results["plies_per_cap"][str(cap)] = int((table.level <= li).sum())
+            per_t = {}
+            for t in cfg.thresholds:
+                rows = _common_rows(table, li, t, disjoint=disjoint)
+                states = state_table(table, rows)
+                by_group.setdefault(t, {})[cap] = states
+                summary = summarize_states(states, rng=rng, n_boot=cfg.n_boot)
+                src = table.source[rows]
+                summary["reward_sources_per_visit"] = {name: int((src == k).sum()) for k, name in SOURCE_NAMES.items()}
+                summary["max_ply_of_common_states"] = int(table.ply[rows].max()) if rows.size else None
+                if disjoint:
+                    summary["games"] = int(table.games_per_level[li])
+                per_t[str(t)] = summary
+                for x in states:
+                    rows_csv.append({"grouping": grouping, "cap": cap, "threshold": t,
+                                     **{k: v for k, v in x.items() if k != "state"}})
+            results["bins" if disjoint else "caps"][str(cap)] = per_t
+        results["shared_states_favor"][grouping] = {
+            str(t): paired_over_shared_states(g, "favor", rng=rng, n_boot=cfg.n_boot) for t, g in by_group.items()}
     _cli.write_json(run_dir / "results.json", results)
     if rows_csv:
         with open(run_dir / "states.csv", "w", newline="") as fh:
@@ -278,13 +310,13 @@ def main(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for cap, per_t in res["caps"].items():
+    for cap, per_t in [(f"<={c}", p) for c, p in res["caps"].items()] + [(f"bin to {c}", p) for c, p in res["bins"].items()]:
         for t, s in per_t.items():
             if s["n_states"] == 0:
-                print(f"cap {cap} >{t} visits: no states")
+                print(f"{cap} >{t} visits: no states")
                 continue
             f, fw = s["favor"], s["favor_visit_weighted"]
-            print(f"cap {cap} >{t} visits: {s['n_states']} states; r(argmax) {s['r_argmax']['mean']:.4f} "
+            print(f"{cap} >{t} visits: {s['n_states']} states; r(argmax) {s['r_argmax']['mean']:.4f} "
                   f"r(mixture) {s['r_mixture']['mean']:.4f}; favor {100 * f['mean']:+.2f} pp "
                   f"[{100 * f['lo']:+.2f}, {100 * f['hi']:+.2f}] (visit-weighted {100 * fw['mean']:+.2f} "
                   f"[{100 * fw['lo']:+.2f}, {100 * fw['hi']:+.2f}]); sources {s['reward_sources_per_visit']}")
