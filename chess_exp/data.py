@@ -120,11 +120,12 @@ def input_format(path: str | os.PathLike) -> str:
 class _Source:
     """A decompressed byte stream plus the position in the underlying (compressed) file."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, raw: BinaryIO | None = None):
+        """``raw``: an already open binary file of ``path`` to read from (e.g. one that hashes)."""
         self.path = Path(path)
-        if not self.path.exists():
+        if raw is None and not self.path.exists():
             raise ValueError(f"input {str(path)!r} does not exist")
-        self.raw = open(self.path, "rb")
+        self.raw = raw if raw is not None else open(self.path, "rb")
         name = self.path.name.lower()
         if name.endswith(".xz"):
             self.stream: BinaryIO = lzma.LZMAFile(self.raw)

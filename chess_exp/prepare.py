@@ -287,12 +287,11 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
         kept = 0
         for path in paths:
             reader = _HashingReader(path)
-            source = data._Source.__new__(data._Source)
-            _open_source(source, path, reader)
+            source = data._Source(path, raw=reader)  # type: ignore[arg-type]
             batches = _batches(data._records(path, stats, source), filters, stats, seen_ids, dedupe,
                                val_fraction, max_games - kept if max_games is not None else None)
             if replay:
-                results = _replayed(batches, pool, local)
+                results = _replayed(batches, pool, local, n_workers)
             else:
                 results = ((b, None) for b in batches)
             for batch, replayed in results:
@@ -360,27 +359,6 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
     return meta
 
 
-def _open_source(source: "data._Source", path: Path, reader: _HashingReader) -> None:
-    """A data._Source whose raw file is a hashing reader."""
-    import bz2
-    import gzip
-    import lzma
-    source.path = path
-    source.raw = reader  # type: ignore[assignment]
-    name = path.name.lower()
-    if name.endswith(".xz"):
-        source.stream = lzma.LZMAFile(reader)  # type: ignore[arg-type]
-    elif name.endswith(".bz2"):
-        source.stream = bz2.BZ2File(reader)  # type: ignore[arg-type]
-    elif name.endswith(".gz"):
-        source.stream = gzip.GzipFile(fileobj=reader)  # type: ignore[arg-type]
-    elif name.endswith((".zst", ".zstd")):
-        import zstandard
-        source.stream = zstandard.ZstdDecompressor().stream_reader(reader, read_size=1 << 20)
-    else:
-        source.stream = reader  # type: ignore[assignment]
-
-
 def _batches(records: Iterator, filters: Filters, stats: ReadStats, seen_ids: set[str], dedupe: bool,
              val_fraction: float, limit: int | None) -> Iterator[dict]:
     """Filtered, de-duplicated records grouped as {"train": [(t, plies)], "val": [...]} batches."""
@@ -409,7 +387,8 @@ def _batches(records: Iterator, filters: Filters, stats: ReadStats, seen_ids: se
         yield batch
 
 
-def _replayed(batches: Iterator[dict], pool, local: _Replayer | None) -> Iterator[tuple[dict, dict]]:  # noqa: ANN001
+def _replayed(batches: Iterator[dict], pool, local: _Replayer | None,  # noqa: ANN001
+              n_workers: int) -> Iterator[tuple[dict, dict]]:
     if pool is None:
         assert local is not None
         for batch in batches:
@@ -417,7 +396,7 @@ def _replayed(batches: Iterator[dict], pool, local: _Replayer | None) -> Iterato
         return
     # keep a bounded number of batches in flight; results come back in order (deterministic output)
     window: list = []
-    depth = 4 * (pool._processes if hasattr(pool, "_processes") else 2)
+    depth = 4 * n_workers
     for batch in batches:
         flat = [t for t, _ in batch["train"]] + [t for t, _ in batch["val"]]
         window.append((batch, pool.apply_async(_replay_batch, (flat,))))
