@@ -343,6 +343,12 @@ def sans_to_transcript(sans: "list[str] | tuple[str, ...]") -> str:
 def split_evals(movetext: bytes, n_plies: int) -> tuple[str | None, ...]:
     """The ``[%eval X]`` value of the comment after each ply (None where a ply has none)."""
     evals: list[str | None] = []
+    if b"(" in movetext:  # comments inside variations belong to no main-line ply
+        for _ in range(64):
+            stripped = _VARIATION_RE.sub(b" ", movetext)
+            if stripped == movetext:
+                break
+            movetext = stripped
     for match in _EVAL_TOKEN_RE.finditer(movetext):
         comment, token = match.group(1), match.group(2)
         if comment is not None:

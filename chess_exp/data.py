@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import io
 import lzma
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -231,7 +232,14 @@ def _elo(value: bytes | str | None) -> int | None:
     try:
         return int(v)
     except ValueError:
-        raise Malformed("bad_header", f"rating {v!r} is not an integer") from None
+        pass
+    try:  # CSV writers sometimes store ratings as floats ("1500.0")
+        f = float(v)
+    except ValueError:
+        f = math.nan
+    if not f.is_integer():
+        raise Malformed("bad_header", f"rating {v!r} is not an integer")
+    return int(f)
 
 
 def _game_id_from_site(site: bytes | str) -> str | None:

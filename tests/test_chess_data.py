@@ -124,6 +124,14 @@ def test_board_free_checks_without_replay(tmp_path):
     assert stats.malformed["illegal_move"] == 2
 
 
+def test_evals_skip_variations_and_float_ratings(tmp_path):
+    movetext = ("1. e4 { [%eval 0.3] [%clk 0:10:00] } 1... e5 ( 1... c5 { [%eval 0.9] } ) 2. Nf3 "
+                "{ [%clk 0:09:58] [%eval #-2] } 1-0")
+    games, _ = read_all(write(tmp_path / "e.pgn", pgn_game("evals001", movetext, white_elo="1500.0")),
+                        keep_evals=True)
+    assert games[0].evals == ("0.3", None, "#-2") and games[0].white_elo == 1500
+
+
 def test_crlf_variations_nags_annotations_and_zero_castling(tmp_path):
     movetext = ("1. e4! $1 e5 (1... c5 2. Nf3 (2. c3)) 2. Nf3 Nc6 ; a comment\n3. Bc4 Bc5 4. 0-0 Nf6?! "
                 "5. d3 0-0 1/2-1/2")
