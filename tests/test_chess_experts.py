@@ -197,10 +197,12 @@ def test_generated_games_are_legal_and_tagged(tmp_path, stockfish_path):
         assert int(h["PlyCount"]) == len(board.move_stack)
         outcome = board.outcome(claim_draw=True)
         if outcome is None:
-            assert h["Termination"] == "max moves" and h["Result"] == "1/2-1/2"
+            assert h["Ending"] == "max moves" and h["Termination"] == "Adjudication"
+            assert h["Result"] == "1/2-1/2"
             assert board.fullmove_number > 30
         else:
-            assert h["Result"] == outcome.result()
+            assert h["Result"] == outcome.result() and h["Termination"] == "Normal"
+            assert h["Ending"] == outcome.termination.name.lower()
     assert seen == 6
     # the file feeds `chess prepare` unchanged: the data reader keeps every game
     from chess_exp.data import ReadStats, read_games

@@ -11,7 +11,9 @@ last game (one whose text does not end with its result, or whose ``PlyCount`` do
 moves) is cut off, and the indices already present are skipped.
 
 PGN tags: ``White``/``Black`` and ``WhiteExpert``/``BlackExpert`` (the expert names), ``Panel``,
-``EngineLimit``, ``Seed``, ``Round`` (game index), ``PlyCount``, ``Termination``, ``Result``.
+``EngineLimit``, ``Seed``, ``Round`` (game index), ``PlyCount``, ``Result``, ``Termination``
+(lichess's "Normal" for a game that ended on the board, "Adjudication" at the move limit) and
+``Ending`` (checkmate, stalemate, threefold_repetition, ..., or "max moves").
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ def game_pgn(record: GameRecord, headers: dict[str, str]) -> str:
         game.headers[key] = value
     game.headers["Result"] = record.result
     game.headers["PlyCount"] = str(len(record.moves))
-    game.headers["Termination"] = record.termination
+    # lichess's convention: "Normal" when the game ended on the board (what `chess prepare
+    # --finished-only` keeps), "Adjudication" for the move limit; the precise reason in "Ending"
+    game.headers["Termination"] = "Adjudication" if record.termination == "max moves" else "Normal"
+    game.headers["Ending"] = record.termination
     node = game
     for move in record.moves:
         node = node.add_variation(move)
