@@ -1,24 +1,27 @@
 """Games per minute against Stockfish: our concurrent evaluation vs the paper's one-game-at-a-time loop.
 
-Both sides play the same game specs (seeds, colours) against Stockfish at the same node limit and
-Skill Level, in the same run, with the same model:
+Both loops use the same ``small_cpu``-sized GPT (4 layers, 4 heads, 128 wide, char vocabulary;
+``--checkpoint`` a trained one, else random weights), Stockfish at the same Skill Level and node
+limit, in the same run:
 
-- **baseline** (the paper's loop): one game at a time, one Stockfish process, the ``sampled``
-  character protocol with no KV cache (each of the 10 characters re-runs the whole prompt);
-- **ours, sampled**: the same protocol, ``--in-flight`` games at once, all games' characters sampled in
-  one batch with the KV cache (stopping once every move is determined), a pool of ``--engines``
-  Stockfish processes working while the model runs;
-- **exact, one game** and **ours, exact**: the ``exact`` policy (every legal move scored, prefix in
-  the KV cache) one game at a time with one Stockfish, and with our concurrency. With random
-  weights these are the only full-length games (the exact policy never plays an illegal move), so
-  this pair isolates what concurrency (batching across games + the Stockfish pool) buys.
+- **paper loop**: one game at a time, one Stockfish process, the ``sampled`` character protocol with
+  no KV cache (each of the 10 characters of each attempt re-runs the whole prompt), up to 5 attempts;
+- **ours**: many games at once, all waiting games' model work in one batch, each game's prompt kept
+  in the KV cache between its moves, a pool of ``--engines`` Stockfish processes working while the
+  model runs; with the ``sampled`` protocol (same work as the paper) and the ``exact`` policy.
 
-The model is a ``small_cpu``-sized GPT (4 layers, 4 heads, 128 wide) with the char vocabulary:
-``--checkpoint`` a trained one (recommended: with random weights almost every sampled move is
-illegal and games end by forfeit after a move or two), else random weights. Reported: games/min,
-plies/min (robust to game length) and their ratios. Run::
+Two measurements:
 
-    nice python benchmarks/play.py --checkpoint runs/bench-play/char-small --games 32
+1. *Played games* (``--games``): real games against Stockfish. With random weights every sampled
+   move is illegal, so the sampled games end by forfeit at the model's first move (each costs 5
+   attempts); the exact policy never forfeits. Pairs: paper loop vs ours (sampled), and the exact
+   policy one game at a time vs ours (what concurrency alone buys).
+2. *Replayed real games* (``--replay-games``, the headline): games of the lichess sample are replayed
+   move by move; at each ply the side to move (model or Stockfish) decides with its full protocol,
+   then the real move is played. Every loop does exactly the same decisions on realistic, growing
+   prompts whatever the model's quality, so plies/min and games/min compare the loops themselves.
+
+    nice python benchmarks/play.py --games 32 --baseline-games 8 --replay-games 32 --baseline-replay-games 2
 """
 
 from __future__ import annotations
@@ -77,72 +80,86 @@ def _run(label: str, model: GPT, tokenizer: Any, *, policy: str, use_cache: bool
     return out
 
 
-def _real_positions(n: int, seed: int) -> list[tuple[Any, tuple[str, ...]]]:
-    """``n`` (board, SAN history) pairs at random plies of real lichess games (the shared sample)."""
-    import itertools
-
-    import chess
-    import numpy as np
-
+def _real_games(n: int, max_plies: int) -> list[tuple[str, ...]]:
+    """The SAN moves of the first ``n`` games of the shared lichess sample with >= 20 plies (capped)."""
     from chess_exp.data import default_data_dir, read_games
 
     path = default_data_dir() / "lichess_rapid_2014-2022_ahmed-ghaf-404.transcripts.csv.xz"
-    rng = np.random.default_rng(seed)
     out = []
-    for game in itertools.islice(read_games(path), 4 * n):
-        if len(game.sans) < 2:
-            continue
-        ply = int(rng.integers(0, min(len(game.sans), 160)))
-        board = chess.Board()
-        for san in game.sans[:ply]:
-            board.push_san(san)
-        if not board.is_game_over():
-            out.append((board, tuple(game.sans[:ply])))
+    for game in read_games(path):
+        if len(game.sans) >= 20:
+            out.append(tuple(game.sans[:max_plies]))
         if len(out) == n:
             break
     return out
 
 
-def _decisions(model: GPT, tokenizer: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Model move decisions per minute at real positions: one attempt of 10 characters each.
+def _replay(label: str, player: ModelPlayer, games: list[tuple[str, ...]], *, lockstep: bool,
+            engines: int, threads: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Replay real games: at every ply the side to move (the model on even games' White plies and
+    odd games' Black plies, Stockfish otherwise) decides with its full protocol, then the game's real
+    move is played. Both loops do the same decisions, so the time compares the loops, whatever the
+    model's quality. ``lockstep``: all games in lockstep, one model call per ply for all of them
+    (prompts kept in the KV cache) while the Stockfish pool plays the other side; otherwise one game
+    at a time, one engine."""
+    import concurrent.futures
 
-    Independent of how well the model plays (every variant does the same work per position),
-    so it shows what the loops cost on a trained model's long prompts.
-    """
+    import chess
     import numpy as np
 
-    positions = _real_positions(args.positions, args.seed)
-    mean_plies = float(np.mean([len(s) for _, s in positions]))
-    prompts = [tokenizer.prefix(sans) for _, sans in positions]
-    results = []
+    from chess_exp.players import MoveRequest
 
-    def timed(label: str, threads: int, fn: Any) -> None:
-        torch.set_num_threads(threads)
-        start = time.perf_counter()
-        fn()
-        seconds = time.perf_counter() - start
-        results.append({"label": label, "positions": len(positions), "mean_ply": mean_plies,
-                        "seconds": seconds, "decisions_per_min": 60 * len(positions) / seconds})
-        print(f"{label:>22}: {len(positions)} positions (mean ply {mean_plies:.0f}) in {seconds:.1f} s -> "
-              f"{results[-1]['decisions_per_min']:.0f} decisions/min", flush=True)
+    torch.set_num_threads(threads)
+    limit = EngineLimit.parse(args.limit)
+    decisions = 0
+    start = time.perf_counter()
+    with StockfishPool(engines, limit=limit) as pool, concurrent.futures.ThreadPoolExecutor(1) as executor:
+        batches = [list(range(len(games)))] if lockstep else [[g] for g in range(len(games))]
+        for batch in batches:
+            boards = {g: chess.Board() for g in batch}
+            rngs = {g: np.random.default_rng([args.seed, g]) for g in batch}
+            for ply in range(max(len(games[g]) for g in batch)):
+                live = [g for g in batch if ply < len(games[g])]
+                model_side = [g for g in live if (ply % 2 == 0) == (g % 2 == 0)]
+                engine_side = [g for g in live if g not in model_side]
+                future = executor.submit(pool.play_many, [boards[g] for g in engine_side],
+                                         [rngs[g] for g in engine_side], [args.level] * len(engine_side))
+                if model_side:
+                    player.choose([MoveRequest(board=boards[g].copy(), sans=games[g][:ply], rng=rngs[g],
+                                               game_id=f"replay-{g}") for g in model_side])
+                future.result()
+                decisions += len(live)
+                for g in live:
+                    boards[g].push_san(games[g][ply])
+            for g in batch:
+                player.game_over(f"replay-{g}")
+    seconds = time.perf_counter() - start
+    plies = sum(len(g) for g in games)
+    out = {"label": label, "policy": player.policy, "lockstep": lockstep, "kv_cache": player.use_cache,
+           "engines": engines, "torch_threads": threads, "games": len(games), "plies": plies,
+           "seconds": seconds, "games_per_min": 60 * len(games) / seconds, "plies_per_min": 60 * plies / seconds}
+    print(f"{label:>22}: {len(games)} replayed games, {plies} plies in {seconds:.1f} s -> "
+          f"{out['games_per_min']:.1f} games/min, {out['plies_per_min']:.0f} plies/min", flush=True)
+    return out
 
-    plain = ModelPlayer(model, tokenizer, policy="sampled", temperature=1.0, use_cache=False)
-    cached = ModelPlayer(model, tokenizer, policy="sampled", temperature=1.0, use_cache=True)
-    exact = ModelPlayer(model, tokenizer, policy="exact", temperature=1.0)
-    rngs = [np.random.default_rng(i) for i in range(len(prompts))]
-    batch = args.in_flight
-    timed("paper loop (sampled)", args.baseline_threads,
-          lambda: [plain.generate([p], [r], [1.0]) for p, r in zip(prompts, rngs)])
-    timed("ours sampled, batched", args.threads,
-          lambda: [cached.generate(prompts[i:i + batch], rngs[i:i + batch], [1.0] * len(prompts[i:i + batch]))
-                   for i in range(0, len(prompts), batch)])
-    timed("ours exact, batched", args.threads,
-          lambda: [exact.move_distributions([b for b, _ in positions[i:i + batch]],
-                                            [s for _, s in positions[i:i + batch]])
-                   for i in range(0, len(positions), batch)])
+
+def _replays(model: GPT, tokenizer: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    games = _real_games(args.replay_games, args.replay_plies)
+    paper = ModelPlayer(model, tokenizer, policy="sampled", temperature=args.temperature, use_cache=False)
+    sampled = ModelPlayer(model, tokenizer, policy="sampled", temperature=args.temperature, use_cache=True)
+    exact = ModelPlayer(model, tokenizer, policy="exact", temperature=args.temperature, use_cache=True)
+    base_games = games[:args.baseline_replay_games or len(games)]
+    results = [_replay("paper loop (sampled)", paper, base_games, lockstep=False, engines=1,
+                       threads=args.baseline_threads, args=args),
+               _replay("ours sampled", sampled, games, lockstep=True, engines=args.engines,
+                       threads=args.threads, args=args),
+               _replay("ours exact", exact, games, lockstep=True, engines=args.engines,
+                       threads=args.threads, args=args)]
     for r in results[1:]:
-        r["speedup"] = r["decisions_per_min"] / results[0]["decisions_per_min"]
-        print(f"{r['label']:>22}: {r['speedup']:.1f}x decisions/min vs the paper loop")
+        r["speedup_games_per_min"] = r["games_per_min"] / results[0]["games_per_min"]
+        r["speedup_plies_per_min"] = r["plies_per_min"] / results[0]["plies_per_min"]
+        print(f"{r['label']:>22}: {r['speedup_plies_per_min']:.1f}x plies/min, "
+              f"{r['speedup_games_per_min']:.1f}x games/min vs the paper loop")
     return results
 
 
@@ -163,8 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-games", type=int, default=None,
                         help="games for the baseline (default: --games; it is slow)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--positions", type=int, default=64,
-                        help="real-game positions for the decisions/min measurement (0 = skip)")
+    parser.add_argument("--replay-games", type=int, default=32,
+                        help="real games replayed to compare the loops' cost per ply (0 = skip)")
+    parser.add_argument("--baseline-replay-games", type=int, default=2,
+                        help="of those, how many the (slow) paper loop replays (default 2)")
+    parser.add_argument("--replay-plies", type=int, default=80,
+                        help="replayed games are cut after this many plies (default 80, a typical game)")
+    parser.add_argument("--skip-play", action="store_true", help="only the replay measurement")
     parser.add_argument("--skip-exact", action="store_true", help="do not run the exact-policy variant")
     parser.add_argument("--out", default=str(REPO / "runs" / "bench-play" / "results.json"))
     args = parser.parse_args(argv)
@@ -176,30 +198,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
           f"{'checkpoint ' + args.checkpoint if args.checkpoint else 'random weights'}; "
           f"Stockfish L{args.level} {args.limit}; {args.games} games each; cores: {os.cpu_count()}", flush=True)
-    runs = [_run("baseline", model, tokenizer, policy="sampled", use_cache=False, in_flight=1, engines=1,
-                 threads=args.baseline_threads, games=args.baseline_games or args.games, args=args),
-            _run("ours-sampled", model, tokenizer, policy="sampled", use_cache=True,
-                 in_flight=args.in_flight, engines=args.engines, threads=args.threads, games=args.games,
-                 args=args)]
-    pairs = [(runs[0], runs[1])]
-    if not args.skip_exact:
-        runs.append(_run("exact-one-game", model, tokenizer, policy="exact", use_cache=True, in_flight=1,
-                         engines=1, threads=args.baseline_threads, games=args.baseline_games or args.games,
-                         args=args))
-        runs.append(_run("ours-exact", model, tokenizer, policy="exact", use_cache=True,
-                         in_flight=args.in_flight, engines=args.engines, threads=args.threads,
-                         games=args.games, args=args))
-        pairs.append((runs[2], runs[3]))
-    for base, run in pairs:
-        run["baseline"] = base["label"]
-        run["speedup_games_per_min"] = run["games_per_min"] / base["games_per_min"]
-        run["speedup_plies_per_min"] = run["plies_per_min"] / max(base["plies_per_min"], 1e-9)
-        print(f"{run['label']:>16}: {run['speedup_games_per_min']:.1f}x games/min, "
-              f"{run['speedup_plies_per_min']:.1f}x plies/min vs {base['label']}")
-    decisions = _decisions(model, tokenizer, args) if args.positions > 0 else []
+    runs: list[dict[str, Any]] = []
+    if not args.skip_play:
+        runs = [_run("baseline", model, tokenizer, policy="sampled", use_cache=False, in_flight=1, engines=1,
+                     threads=args.baseline_threads, games=args.baseline_games or args.games, args=args),
+                _run("ours-sampled", model, tokenizer, policy="sampled", use_cache=True,
+                     in_flight=args.in_flight, engines=args.engines, threads=args.threads, games=args.games,
+                     args=args)]
+        pairs = [(runs[0], runs[1])]
+        if not args.skip_exact:
+            runs.append(_run("exact-one-game", model, tokenizer, policy="exact", use_cache=True, in_flight=1,
+                             engines=1, threads=args.baseline_threads, games=args.baseline_games or args.games,
+                             args=args))
+            runs.append(_run("ours-exact", model, tokenizer, policy="exact", use_cache=True,
+                             in_flight=args.in_flight, engines=args.engines, threads=args.threads,
+                             games=args.games, args=args))
+            pairs.append((runs[2], runs[3]))
+        for base, run in pairs:
+            run["baseline"] = base["label"]
+            run["speedup_games_per_min"] = run["games_per_min"] / base["games_per_min"]
+            run["speedup_plies_per_min"] = run["plies_per_min"] / max(base["plies_per_min"], 1e-9)
+            print(f"{run['label']:>16}: {run['speedup_games_per_min']:.1f}x games/min, "
+                  f"{run['speedup_plies_per_min']:.1f}x plies/min vs {base['label']}")
+    replays = _replays(model, tokenizer, args) if args.replay_games > 0 else []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"argv": sys.argv, "runs": runs, "decisions": decisions}, indent=2) + "\n")
+    out.write_text(json.dumps({"argv": sys.argv, "runs": runs, "replays": replays}, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
 
