@@ -82,7 +82,8 @@ def plot(results_path: str | Path, out: str | Path) -> list[Path]:
     ax.set_ylabel("MLE Elo vs Stockfish ladder (95% CI)")
     cfg = results.get("config", {})
     ax.set_title(f"Synthetic experts: panel {results['panel']['name']}, {cfg.get('games', '?')} games, "
-                 f"{cfg.get('train_preset', '?')} {cfg.get('train_iters', '?')} steps", fontsize=8)
+                 f"{cfg.get('train_preset', '?')} {(results.get('train') or {}).get('step', cfg.get('train_iters', '?'))} steps",
+                 fontsize=8)
     ax.legend(loc="best")
     fig.tight_layout()
     out = Path(out)

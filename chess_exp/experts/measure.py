@@ -146,9 +146,12 @@ def measure(config: MeasureConfig, *, progress: bool = True) -> dict[str, Any]:
         from transcendence.config import apply_overrides
         train_config = apply_overrides(train_config, list(config.train_overrides))
     ckpt = checkpoint_path(out / "model")
-    if not _trained(ckpt, config.train_iters):
+    done_marker = out / "model" / "measure_done.json"  # training finished (max_iters or max_minutes)
+    if not (_trained(ckpt, config.train_iters) or done_marker.exists()):
         _log(f"training {config.train_preset} for {config.train_iters} steps -> {out / 'model'}")
         train(train_config)
+        done_marker.write_text(json.dumps({"train_iters": config.train_iters,
+                                           "train_minutes": config.train_minutes}) + "\n")
     timings["train_s"] = time.perf_counter() - t0
 
     # 4. rating, 5. agreement
@@ -384,10 +387,13 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
 def results_table(results: dict[str, Any]) -> str:
     """The table as Markdown."""
     cfg = results["config"]
+    tr = results.get("train") or {}
+    trained = (f"{cfg['train_preset']} {tr.get('step', cfg['train_iters'])} steps (val loss "
+               f"{tr.get('val_loss', math.nan):.3f}, val next-move accuracy {tr.get('val_move_acc', math.nan):.3f})")
     lines = [f"Panel `{results['panel']['name']}` ({results['panel']['description']}); oracle "
-             f"{results['panel']['engine']}; {cfg['games']} training games; {cfg['train_preset']} "
-             f"{cfg['train_iters']} steps; ladder levels {cfg['levels']} at {cfg['limit']}, "
-             f"{cfg['rating_games']} games per level per player; MLE Elo with 95% interval.",
+             f"{results['panel']['engine']}; {cfg['games']} training games; {trained}; ladder levels "
+             f"{list(cfg['levels'])} at {cfg['limit']}, {cfg['rating_games']} games per level per player; "
+             f"MLE Elo with 95% interval.",
              "", "| player | Elo [95% CI] | games | score | W/D/L per level |", "|---|---|---|---|---|"]
     for key, row in results["players"].items():
         wdl = ", ".join(f"{lvl} {w}/{d}/{l}" for lvl, (w, d, l) in sorted(row["wdl"].items()))
