@@ -427,9 +427,13 @@ def read_games(path: str | os.PathLike, *, keep_evals: bool = False, stats: Read
         evals = None
         if keep_evals and rec.movetext is not None:
             evals = _pgn.split_evals(rec.movetext, rec.n_plies)
+        try:
+            headers = _record_headers(rec)
+        except Malformed as exc:  # not expected (the fast header check implies the full one)
+            stats.drop(exc.reason)
+            continue
         stats.kept += 1
-        yield Game(rec.game_id, rec.white_elo, rec.black_elo, rec.result, tuple(sans),
-                   _record_headers(rec), evals)
+        yield Game(rec.game_id, rec.white_elo, rec.black_elo, rec.result, tuple(sans), headers, evals)
 
 
 # --- filters, split, transcript ---------------------------------------------------------------

@@ -331,3 +331,41 @@ def test_push_light_matches_push(choices):
         assert (a.board_fen(), a.turn, a.castling_rights, a.ep_square, a.promoted) == (
             b.board_fen(), b.turn, b.castling_rights, b.ep_square, b.promoted)
     assert set(a.legal_moves) == set(b.legal_moves)
+
+
+_CLEAN = "".join(GOOD + [pgn_game("good0003", "1. d4 { [%eval 0.1] } 1... d5 { [%eval 0.2] } 2. c4 1/2-1/2",
+                                  result="1/2-1/2")]).encode()
+
+
+@given(st.lists(st.tuples(st.integers(0, len(_CLEAN)), st.integers(0, 40), st.binary(max_size=12)),
+                min_size=1, max_size=6))
+def test_reader_never_raises_on_corrupted_pgn(edits):
+    """Invariant: whatever bytes are deleted or inserted, the reader neither raises nor yields a game
+    with an illegal move, and every game it sees is either yielded or counted."""
+    import tempfile
+    data_bytes = _CLEAN
+    for pos, n_delete, insert in edits:
+        data_bytes = data_bytes[:pos] + insert + data_bytes[pos + n_delete:]
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "fuzz.pgn"
+        path.write_bytes(data_bytes)
+        stats = ReadStats()
+        games = list(read_games(path, stats=stats))
+    assert stats.kept == len(games)
+    assert stats.seen == stats.kept + sum(stats.malformed.values())
+    for g in games:
+        board = chess.Board()
+        for san in g.sans:
+            board.push_san(san)
+
+
+def test_prepare_output_does_not_depend_on_workers(tmp_path):
+    games = "".join(pgn_game(f"w{i:07d}", SCHOLAR if i % 3 else LICHESS_MOVES) for i in range(700))
+    src = write(tmp_path / "in.pgn", games)
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"o{workers}"
+        prepare([src], out, tokenizer="move", workers=workers, progress=False)
+        outs.append(out)
+    for name in ("train.bin", "val.bin", "train_offsets.npy", "val_offsets.npy"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
