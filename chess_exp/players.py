@@ -168,7 +168,7 @@ class PrefixCache:
     least recently used first, beyond ``max_games``.
     """
 
-    def __init__(self, model: Any, *, max_games: int = 1024) -> None:
+    def __init__(self, model: Any, *, max_games: int = 256) -> None:
         from collections import OrderedDict
         self.model = model
         self.max_games = max_games

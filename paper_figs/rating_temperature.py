@@ -59,11 +59,15 @@ def plot(results_paths: Sequence[str | Path], out: str | Path, *, estimator: str
     estimators = ["glicko2", "mle"] if estimator == "both" else [estimator]
     fig, axes = plt.subplots(1, len(estimators), figsize=(5.5 * len(estimators), 4), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    # temperatures on evenly spaced positions (as in the paper's figure; 0 = argmax fits too)
+    grid = sorted({row["temperature"] for res in results for row in res["rows"]})
+    where = {t: i for i, t in enumerate(grid)}
     for ax, est in zip(axes[0], estimators):
         for k, res in enumerate(results):
             colour = colours[k % len(colours)]
             label = labels[k] if labels else str(res.get("model", f"model {k}"))
             ts, mid, lo, hi = _series(res, est)
+            ts = [where[t] for t in ts]
             finite_lo = [v if math.isfinite(v) else min(m for m in mid if math.isfinite(m)) - 400 for v in lo]
             finite_hi = [v if math.isfinite(v) else max(m for m in mid if math.isfinite(m)) + 400 for v in hi]
             ax.plot(ts, mid, marker="o", color=colour, label=label)
@@ -71,7 +75,7 @@ def plot(results_paths: Sequence[str | Path], out: str | Path, *, estimator: str
             if res.get("cap") is not None:
                 ax.axhline(float(res["cap"]), color=colour, linestyle="--", linewidth=1,
                            label=f"{label}: training cap {float(res['cap']):g}")
-        ax.set_xscale("symlog", linthresh=1e-3)
+        ax.set_xticks(range(len(grid)), [f"{t:g}" for t in grid])
         ax.set_xlabel("temperature τ")
         ax.set_ylabel("Glicko-2 rating (±2 RD)" if est == "glicko2" else "MLE Elo (95% interval)")
         first = results[0]
