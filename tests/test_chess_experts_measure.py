@@ -49,6 +49,18 @@ def test_measure_end_to_end_and_resume(tmp_path, stockfish_path, capsys):
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
 
 
+def test_measure_without_model(tmp_path, stockfish_path):
+    """model=False rates the experts and the exact mixture only: no games, no training."""
+    import dataclasses
+    config = dataclasses.replace(_config(tmp_path, stockfish_path), model=False, panel="phases3",
+                                 rating_games=1, mixture_temperatures=(1.0, 0.0))
+    results = measure(config, progress=False)
+    assert list(results["players"]) == ["expert:opening-expert", "expert:middlegame-expert",
+                                        "expert:endgame-expert", "mixture@1", "mixture@0"]
+    assert not (config.out / "games").exists() and not (config.out / "model").exists()
+    assert results["agreement"] == {}
+
+
 def test_cli_generate_and_bad_panel(tmp_path, stockfish_path, capsys):
     from transcendence.cli import main
     out = tmp_path / "g.pgn"

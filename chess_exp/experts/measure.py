@@ -64,6 +64,7 @@ class MeasureConfig:
     mixture_kind: Literal["prior", "posterior"] = "prior"  # which ideal mixture plays (see panel.py)
     mode: Literal["logit", "prob"] = "logit"  # temper mode
     rate_experts: bool = True  # rate each expert too
+    model: bool = True  # False: no games, no training; rate only the experts and the exact mixture
     heldout_games: int = 100  # fresh panel games whose positions measure agreement
     heldout_positions: int = 1000  # at most this many of their positions (evenly spaced)
     engines: int = 2  # Stockfish processes serving the ladder
@@ -87,7 +88,8 @@ def _cache_dir(config: MeasureConfig) -> Path:
     return config.cache_dir if config.cache_dir is not None else config.out / "cache"
 
 
-def _player_keys(config: MeasureConfig, expert_names: list[str]) -> dict[str, dict[str, Any]]:
+def _player_keys(config: MeasureConfig, expert_names: list[str], *, model: bool = True
+                 ) -> dict[str, dict[str, Any]]:
     """key -> description of every rated player, in table order."""
     keys: dict[str, dict[str, Any]] = {}
     if config.rate_experts:
@@ -95,7 +97,7 @@ def _player_keys(config: MeasureConfig, expert_names: list[str]) -> dict[str, di
             keys[f"expert:{name}"] = {"kind": "expert", "name": name}
     for t in config.mixture_temperatures:
         keys[f"mixture@{t:g}"] = {"kind": "mixture", "temperature": t, "mixture_kind": config.mixture_kind}
-    for t in config.temperatures:
+    for t in (config.temperatures if model else ()):
         keys[f"model@{t:g}"] = {"kind": "model", "temperature": t}
     return keys
 
@@ -111,15 +113,46 @@ def measure(config: MeasureConfig, *, progress: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     write_run_metadata(out, config)
     torch.set_num_threads(config.threads)
-    workers = config.workers or None
     timings: dict[str, float] = {}
 
+    ckpt: Path | None = None
+    agree: dict[str, Any] = {}
+    if config.model:
+        ckpt = _train_stages(config, panel, timings, progress=progress)
+    rating = _timed(timings, "rating_s", lambda: _rate(config, panel, ckpt, progress=progress))
+    if ckpt is not None:
+        agree = _timed(timings, "agreement_s", lambda: _agreement_stage(config, panel, ckpt, progress=progress))
+
+    results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()},
+               "panel": {"name": panel.name, "description": panel.description, "engine": panel.engine.tag,
+                         "experts": [dataclasses.asdict(e) for e in panel.experts],
+                         "weights": panel.probabilities.tolist()},
+               "players": rating, "agreement": agree, "timings": timings,
+               "train": _train_summary(out / "model") if config.model else {}}
+    results["verdict"] = verdict(results)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
+    table = results_table(results)
+    (out / "results.md").write_text(table + "\n")
+    print(table)
+    return results
+
+
+def _timed(timings: dict[str, float], key: str, fn):
+    t0 = time.perf_counter()
+    value = fn()
+    timings[key] = time.perf_counter() - t0
+    return value
+
+
+def _train_stages(config: MeasureConfig, panel, timings: dict[str, float], *, progress: bool) -> Path:
+    """Stages 1-3: the panel's games, prepared data, the trained model; returns the checkpoint."""
+    out = Path(config.out)
     # 1. games
     t0 = time.perf_counter()
     _log(f"generating {config.games} games of panel {panel.name} -> {out / 'games/train.pgn'}")
     train_pgn = generate_games(panel, config.games, out / "games" / "train.pgn", seed=config.seed,
-                               workers=workers, cache_dir=_cache_dir(config), stockfish=config.stockfish,
-                               max_moves=config.max_moves, progress=progress)
+                               workers=config.workers or None, cache_dir=_cache_dir(config),
+                               stockfish=config.stockfish, max_moves=config.max_moves, progress=progress)
     timings["generate_s"] = time.perf_counter() - t0
 
     # 2. prepare
@@ -153,27 +186,7 @@ def measure(config: MeasureConfig, *, progress: bool = True) -> dict[str, Any]:
         done_marker.write_text(json.dumps({"train_iters": config.train_iters,
                                            "train_minutes": config.train_minutes}) + "\n")
     timings["train_s"] = time.perf_counter() - t0
-
-    # 4. rating, 5. agreement
-    t0 = time.perf_counter()
-    rating = _rate(config, panel, ckpt, progress=progress)
-    timings["rating_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    agree = _agreement_stage(config, panel, ckpt, progress=progress)
-    timings["agreement_s"] = time.perf_counter() - t0
-
-    results = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()},
-               "panel": {"name": panel.name, "description": panel.description, "engine": panel.engine.tag,
-                         "experts": [dataclasses.asdict(e) for e in panel.experts],
-                         "weights": panel.probabilities.tolist()},
-               "players": rating, "agreement": agree, "timings": timings,
-               "train": _train_summary(out / "model")}
-    results["verdict"] = verdict(results)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
-    table = results_table(results)
-    (out / "results.md").write_text(table + "\n")
-    print(table)
-    return results
+    return ckpt
 
 
 def _json_default(x: Any) -> Any:
@@ -208,7 +221,7 @@ def _train_summary(run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def _rate(config: MeasureConfig, panel, ckpt: Path, *, progress: bool) -> dict[str, Any]:
+def _rate(config: MeasureConfig, panel, ckpt: Path | None, *, progress: bool) -> dict[str, Any]:
     from chess_exp.engines import EngineLimit, StockfishPool
     from chess_exp.games import MatchConfig, ladder_specs, play_games, score_for
     from chess_exp.model import load_model
@@ -223,9 +236,7 @@ def _rate(config: MeasureConfig, panel, ckpt: Path, *, progress: bool) -> dict[s
     experts = build_experts(panel, oracle)
     mixture = MixturePolicy(experts, panel.probabilities, kind=config.mixture_kind,
                             name=f"{panel.name}-mixture-{config.mixture_kind}")
-    model, meta = load_model(ckpt)
-    tokenizer = get_tokenizer(meta["tokenizer"])
-    keys = _player_keys(config, [e.name for e in experts])
+    keys = _player_keys(config, [e.name for e in experts], model=ckpt is not None)
     players: dict[str, Any] = {}
     model_temps = {}
     model_player = None
@@ -238,6 +249,9 @@ def _rate(config: MeasureConfig, panel, ckpt: Path, *, progress: bool) -> dict[s
         else:
             model_temps[key] = info["temperature"]
     if model_temps:
+        assert ckpt is not None
+        model, meta = load_model(ckpt)
+        tokenizer = get_tokenizer(meta["tokenizer"])
         model_player = ModelPlayer(model, tokenizer, policy="exact", temperature=model_temps, mode=config.mode,
                                    name="model")
         for key in model_temps:
@@ -388,8 +402,11 @@ def results_table(results: dict[str, Any]) -> str:
     """The table as Markdown."""
     cfg = results["config"]
     tr = results.get("train") or {}
-    trained = (f"{cfg['train_preset']} {tr.get('step', cfg['train_iters'])} steps (val loss "
+    trained = "no model (experts and the exact mixture only)" if not cfg.get("model", True) else (
+               f"{cfg['train_preset']} {tr.get('step', cfg['train_iters'])} steps (val loss "
                f"{tr.get('val_loss', math.nan):.3f}, val next-move accuracy {tr.get('val_move_acc', math.nan):.3f})")
+    if not cfg.get("model", True):
+        cfg = {**cfg, "games": 0}
     lines = [f"Panel `{results['panel']['name']}` ({results['panel']['description']}); oracle "
              f"{results['panel']['engine']}; {cfg['games']} training games; {trained}; ladder levels "
              f"{list(cfg['levels'])} at {cfg['limit']}, {cfg['rating_games']} games per level per player; "
