@@ -131,6 +131,10 @@ class CharTokenizer:
             text += " "
         return self.encode(text)
 
+    def prefix_board(self, board: chess.Board) -> list[int]:
+        """``prefix`` of the game that led to ``board`` (its move stack, from the initial position)."""
+        return self.prefix(_stack_sans(board))
+
     def move_tokens(self, board: chess.Board, move: chess.Move) -> list[int]:
         """``SAN + ' '`` (the space terminates the move, so no move's tokens prefix another's)."""
         return self.encode(board.san(move) + " ")
@@ -186,12 +190,28 @@ class MoveTokenizer:
             board.push(move)
         return ids
 
+    def prefix_board(self, board: chess.Board) -> list[int]:
+        """``prefix`` of the game that led to ``board``: ``[start, *its move stack]`` (no SAN needed)."""
+        return [self.start_id, *(self.move_id(m) for m in board.move_stack)]
+
     def move_tokens(self, board: chess.Board, move: chess.Move) -> list[int]:
         return [self.move_id(move)]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Space-separated UCI moves, with ``<start>``/``<end>`` for the special tokens."""
         return " ".join(MOVE_VOCAB[i] for i in ids)
+
+
+def _stack_sans(board: chess.Board) -> list[str]:
+    """The SAN moves of ``board.move_stack`` replayed from the initial position."""
+    if board.move_stack and board.root() != chess.Board():
+        raise ValueError("board: its game must start from the initial position")
+    replay = chess.Board()
+    sans = []
+    for move in board.move_stack:
+        sans.append(replay.san(move))
+        replay.push(move)
+    return sans
 
 
 TOKENIZERS = {"char": CharTokenizer, "move": MoveTokenizer}

@@ -369,3 +369,17 @@ def test_prepare_output_does_not_depend_on_workers(tmp_path):
         outs.append(out)
     for name in ("train.bin", "val.bin", "train_offsets.npy", "val_offsets.npy"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
+
+
+@given(st.text(alphabet=st.sampled_from(list("0123456789.-+#=xKQRBNOabcdefgh ;{}()$!?*/\n") + ["é", "\x00"]),
+               max_size=80))
+def test_transcript_normalisation_accepts_only_vocabulary_text(text):
+    """Invariant: normalise_transcript either raises Malformed (a counted reason) or returns a
+    transcript made only of the char vocabulary, starting with '1.'."""
+    from chess_exp.tokenizers import CHAR_VOCAB
+    try:
+        t = _pgn.normalise_transcript(text.encode())
+    except _pgn.Malformed as exc:
+        assert exc.reason
+        return
+    assert t.startswith(b"1.") and set(t.decode()) <= set(CHAR_VOCAB) - {";"}

@@ -95,15 +95,19 @@ def test_every_legal_move_has_a_distinct_token(game):
 @given(game=games)
 def test_prefix_contract(name, game):
     """Invariant (the exact move policy relies on it): prefix(sans[:i]) + move_tokens(board_i, move_i)
-    is a prefix of encode_game(sans) + [terminator], and no legal move's tokens are a prefix of
-    another legal move's tokens."""
+    is a prefix of encode_game(sans) + [terminator], prefix_board(board_i) == prefix(sans[:i]), and
+    no legal move's tokens are a prefix of another legal move's tokens."""
     tok = get_tokenizer(name)
     sans, boards, moves = game
     full = tok.encode_game(sans) + (tok.encode(" ") if name == "char" else [])
     assert full[0] == tok.start_id
+    replay = chess.Board()
     for i, (board, move) in enumerate(zip(boards, moves)):
         seq = tok.prefix(sans[:i]) + tok.move_tokens(board, move)
         assert full[: len(seq)] == seq
+        if i % 10 == 0:
+            assert tok.prefix_board(replay) == tok.prefix(sans[:i])
+        replay.push(move)
     for board in boards[:: max(1, len(boards) // 5)]:
         conts = [tuple(tok.move_tokens(board, m)) for m in board.legal_moves]
         for a in conts:
