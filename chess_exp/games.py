@@ -133,9 +133,9 @@ def record_to_pgn(record: GameRecord) -> str:
     game.headers["White"] = record.white
     game.headers["Black"] = record.black
     game.headers["Result"] = record.result
-    for key, value in record.headers.items():
+    for key in sorted(record.headers):  # sorted: the same text whether written live or rebuilt on resume
         if key not in ("Event", "Site", "Date", "Round", "White", "Black", "Result"):
-            game.headers[key] = str(value)
+            game.headers[key] = str(record.headers[key])
     game.headers["GameId"] = record.game_id
     game.headers["Seed"] = json.dumps(record.seed)
     game.headers["Termination"] = record.termination

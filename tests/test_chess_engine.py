@@ -175,3 +175,17 @@ def test_engine_crash_or_hang_mid_game_loses_no_game(stockfish_path: str, tmp_pa
     assert sum(r.engine_restarts for r in crashed) >= 1
     assert [r.sans for r in crashed] == [r.sans for r in clean]  # the game went on from its position
     assert sorted(r.game_id for r in load_records(tmp_path)) == sorted(s.game_id for s in specs)
+
+
+@pytest.mark.engine
+def test_engine_adjudication_with_real_stockfish(stockfish_path: str) -> None:
+    from chess_exp.games import engine_adjudicator
+
+    white_up = chess.Board("4k3/8/8/8/8/8/8/QQQQK3 w - - 0 1")
+    black_up = chess.Board("qqqqk3/8/8/8/8/8/8/4K3 w - - 0 1")
+    level = chess.Board()
+    with StockfishPool(1, stockfish_path, limit=FAST) as pool:
+        adjudicate = engine_adjudicator(pool.evaluate)
+        assert adjudicate(white_up) == "1-0"
+        assert adjudicate(black_up) == "0-1"
+        assert adjudicate(level) == "1/2-1/2"

@@ -190,6 +190,8 @@ def test_resume_keeps_finished_games_and_plays_only_missing(tmp_path: Path) -> N
     assert sorted(r.game_id for r in records) == sorted(s.game_id for s in specs)  # none lost or doubled
     pgn_text = (out / "games.pgn").read_text()
     assert pgn_text.count("[Event ") == 6 and "torn" not in pgn_text
+    blocks = lambda text: sorted(text.split("[Event ")[1:])  # noqa: E731  (one block per game)
+    assert blocks(pgn_text) == blocks((tmp_path / "full" / "games.pgn").read_text())
     again = play_games(specs, counting, out_dir=out, progress=False)
     assert len(load_records(out)) == 6 and [r.sans for r in again] == [r.sans for r in resumed]
 

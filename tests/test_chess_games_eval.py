@@ -60,6 +60,9 @@ def test_eval_cli_plays_rates_writes_and_resumes(tmp_path: Path, stockfish_path:
     assert _run(argv) == 0
     assert (out / "games.jsonl").read_text() == before
     assert json.loads((out / "results.json").read_text())["rows"] == results["rows"]
+    # same seed and node limit: a second run elsewhere plays the very same games
+    assert _run([a if a != str(out) else str(tmp_path / "again") for a in argv]) == 0
+    assert (tmp_path / "again" / "games.pgn").read_text() == (out / "games.pgn").read_text()
     # a different evaluation may not reuse these games
     changed = [a if a != "nodes=300" else "nodes=400" for a in argv]
     assert _run(changed) == 2
@@ -72,3 +75,18 @@ def test_eval_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "levels" in capsys.readouterr().err
     assert _run(["--checkpoint", str(ckpt), "--out", str(tmp_path / "o"), "--limit", "speed=1"]) == 2
     assert "limit" in capsys.readouterr().err
+
+
+@pytest.mark.engine
+def test_eval_sampled_policy_char_model(tmp_path: Path, stockfish_path: str) -> None:
+    """The paper's protocol end to end: an untrained char model forfeits after 5 illegal samples."""
+    ckpt = _checkpoint(tmp_path / "char-run" / "ckpt.pt", tokenizer="char", vocab=32)
+    out = tmp_path / "eval"
+    assert _run(["--checkpoint", str(ckpt), "--out", str(out), "--temperatures", "1", "--levels", "1",
+                 "--games", "2", "--policy", "sampled", "--limit", "nodes=300", "--engines", "1",
+                 "--stockfish", stockfish_path, "--no-progress"]) == 0
+    (row,) = json.loads((out / "results.json").read_text())["rows"]
+    assert row["games"] == 2 and row["score"] <= 0.5
+    records = load_records(out)
+    lost = [r for r in records if r.termination in ("forfeit", "resign")]
+    assert lost and all(r.illegal_attempts[r.tags["model_colour"]] >= 1 or r.termination == "resign" for r in lost)
