@@ -251,9 +251,10 @@ class RewardOracle:
             def work(item: tuple[str, chess.Board]) -> None:
                 k, b = item
                 self.cache.put(k, self.limit_key, self._analyse(b))
-                self.n_analysed += 1
-                if bar is not None:
-                    bar.update(1)
+                with self._elock:
+                    self.n_analysed += 1
+                    if bar is not None:
+                        bar.update(1)
 
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
                 list(pool.map(work, items))
