@@ -347,9 +347,16 @@ class ModelPlayer:
     def choose(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
         if not requests:
             return []
-        if self.policy == "exact":
-            return self._choose_exact(requests)
-        return self._choose_sampled(requests)
+        was_training = bool(getattr(self.model, "training", False))
+        if was_training:
+            self.model.eval()  # no dropout while playing; the caller's mode is restored
+        try:
+            if self.policy == "exact":
+                return self._choose_exact(requests)
+            return self._choose_sampled(requests)
+        finally:
+            if was_training:
+                self.model.train(True)
 
     # exact ---------------------------------------------------------------------------------------
     def move_distributions(self, boards: Sequence[chess.Board], sans: Sequence[Sequence[str]]
