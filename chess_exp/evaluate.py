@@ -82,6 +82,16 @@ def eval_specs(config: EvalConfig, *, model_name: str, headers: dict[str, str]) 
     return specs
 
 
+def _model_name(path: Path) -> str:
+    """``runs/NAME/checkpoints/ckpt.pt`` or ``NAME/ckpt.pt`` -> NAME; any other file -> its stem."""
+    path = path.resolve()
+    if path.parent.name == "checkpoints":
+        return path.parent.parent.name
+    if path.name == "ckpt.pt" and path.parent.name:
+        return path.parent.name
+    return path.stem
+
+
 def _model_key(t: float) -> str:
     return f"model@{t:g}"
 
@@ -102,7 +112,7 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     torch.set_num_threads(config.threads)
     model, meta = load_model(config.checkpoint, device=config.device)
     tokenizer = get_tokenizer(meta["tokenizer"])
-    model_name = meta.get("name") or Path(meta.get("path", config.checkpoint)).resolve().parent.parent.name
+    model_name = meta.get("name") or _model_name(Path(meta.get("path", config.checkpoint)))
     cap = config.cap if config.cap is not None else _cap_from_meta(meta)
     out = Path(config.out)
     _check_same_evaluation(out, config)
