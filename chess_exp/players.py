@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from chess_exp.engines import StockfishPool
 
 __all__ = ["Player", "MoveRequest", "MoveChoice", "MovePolicy", "DistributionPlayer", "EnginePlayer",
-           "ModelPlayer", "RESULT_STRINGS", "sample_index"]
+           "ModelPlayer", "PrefixCache", "RESULT_STRINGS", "sample_index", "length_groups", "parse_sampled_move"]
 
 #: A result string emitted by a model is a resignation (the paper's rule): a loss.
 RESULT_STRINGS = ("1-0", "0-1", "1/2-1/2")

@@ -9,11 +9,13 @@ import chess
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chess_exp.engines import RandomPlayer
 from chess_exp.games import MatchConfig, ladder_specs, play_games
 from chess_exp.model import GPT, GPTConfig
-from chess_exp.players import ModelPlayer, MoveRequest, parse_sampled_move
+from chess_exp.players import ModelPlayer, MoveRequest, PrefixCache, length_groups, parse_sampled_move
 from chess_exp.tokenizers import get_tokenizer
 
 OPENING = ("e4", "e5", "Qh5", "Nc6", "Bc4", "Nf6", "Qxf7#")
@@ -209,3 +211,25 @@ def test_sampled_with_prompt_cache_equals_plain_loop() -> None:
         for x, y in zip(a, b):
             assert y.startswith(x) and len(x) >= 1
     assert cached.prefix_cache.entries["x"].tokens == tok.prefix(OPENING[:5])
+
+
+@given(st.lists(st.integers(1, 600), min_size=0, max_size=60))
+def test_length_groups_partition_with_bounded_padding(lengths: list[int]) -> None:
+    """Invariant: the groups partition the indices, and padding a group of two or more to its
+    longest member costs at most 1.25 times its real tokens."""
+    groups = length_groups(lengths)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    for group in groups:
+        if len(group) > 1:
+            assert max(lengths[i] for i in group) * len(group) <= 1.25 * sum(lengths[i] for i in group) + 1e-9
+
+
+def test_prefix_cache_evicts_least_recently_used() -> None:
+    tok = get_tokenizer("move")
+    cache = PrefixCache(_model("move"), max_games=2)
+    with torch.no_grad():
+        for key in ("a", "b", "c"):
+            cache.prefill([key], [tok.prefix(("e4",))])
+    assert list(cache.entries) == ["b", "c"]
+    assert cache.new_tokens("c", tok.prefix(("e4", "e5"))) == 1
+    assert cache.new_tokens("a", tok.prefix(("e4", "e5"))) == 3
