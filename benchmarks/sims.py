@@ -40,6 +40,21 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from sims import SWEEPS, get_sweep, run_sweep  # noqa: E402
 
 
+def _core_fingerprint() -> str:
+    """Hash of the transcendence/ and sims/ sources. Workers are spawned fresh and import the files
+    on disk, the parent imported them at start: an edit in between (shared working tree) makes
+    the one-process and the pool runs use different code."""
+    import hashlib
+
+    import transcendence
+
+    digest = hashlib.sha256()
+    for pkg in (Path(transcendence.__file__).parent, Path(__file__).resolve().parents[1] / "sims"):
+        for path in sorted(pkg.glob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _cpu_seconds() -> float:
     """User + system CPU of this process and its reaped children (the pool's workers)."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -132,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
           f"speed-up if {w} cores were free | load at start | identical |")
     print("|---|---|---:|---:|---:|---:|---:|---|---:|---|---|")
     nan = float("nan")
+    fingerprint = record["code_fingerprint"] = _core_fingerprint()
     for name in names:
         load = os.getloadavg()[0]
         par, par_cpu, par_csv = _time_sweep(name, args.preset, out_root / name, w)
@@ -144,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
                          # Derived, not measured: the pool's CPU spread evenly over w free cores.
                          speedup_if_cores_free=w * ser_cpu / par_cpu,
                          identical=ser_csv == par_csv, load_1min_at_serial_start=load_serial)
+        now = _core_fingerprint()
+        if now != fingerprint:
+            entry["code_changed_during_run"] = True
+            print(f"WARNING: transcendence/ or sims/ changed on disk during {name}: the pool and the "
+                  "one-process run may have used different code", file=sys.stderr, flush=True)
+            fingerprint = now
         record["sweeps"][name] = entry
         g = entry.get
         print(f"| {name} | {args.preset} | {par:.1f} | {g('serial_s', nan):.1f} | {g('speedup', nan):.2f} | "

@@ -16,9 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = "\n".join(f"  {name:<18} {text}" for name, text in SWEEPS.items())
     p = subparsers.add_parser(
         "sweep", help="run a synthetic sweep into runs/<name>/ (--list to see them)",
-        description="Run one synthetic sweep over cores and write runs/<name>/ (config.json, "
-                    "results.csv, summary.json). Config fields are set with --key=value, e.g. "
-                    "`transcendence sweep noisy_experts --preset full --n_seeds=5 --ks=1,3,5`.",
+        description="Run one synthetic sweep over all cores and write runs/<name>/ (config.json,\n"
+                    "results.csv, summary.json). Config fields are set with --key=value, e.g.\n"
+                    "  transcendence sweep noisy_experts --preset full --n_seeds=5 --ks=1,3,5\n"
+                    "Draw its figure with: python paper_figs/<name>.py",
         epilog="sweeps:\n" + listing, formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False)
     add_arguments(p)
