@@ -240,8 +240,11 @@ def _score_after_prefill(model: Any, cache: Any, last: Any, prompt_lengths: Sequ
                          candidates: Sequence[Sequence[Sequence[int]]]) -> list[np.ndarray]:
     """Summed log-probabilities of each game's candidates after its cached prompt (one pass).
 
-    The candidates of a game sit side by side in one row, each attending to the prompt and causally
-    to its own earlier tokens (as :func:`chess_exp.model.score_continuations` does).
+    A candidate's first token is scored from ``last``; its later tokens need the model run on its
+    earlier ones. Those runs are shared as a trie: every distinct candidate prefix (``N``, ``Nf``,
+    ``Nf3`` ...) is one token of the game's row, at position prompt + depth - 1, attending to the
+    prompt and to its own ancestors only (about a third fewer tokens than one copy per candidate
+    for SAN characters). The node for prefix ``c[:k]`` gives the distribution of ``c[k]``.
     """
     import torch
     import torch.nn.functional as F
@@ -249,10 +252,32 @@ def _score_after_prefill(model: Any, cache: Any, last: Any, prompt_lengths: Sequ
     G = len(candidates)
     first = F.log_softmax(last.float(), dim=-1).double().cpu()  # (G, V)
     scores = [first[g, [c[0] for c in candidates[g]]].numpy().copy() for g in range(G)]
-    tails = [[list(c[:-1]) for c in cands] for cands in candidates]  # token i predicts token i + 1
-    width = max(sum(len(t) for t in rows) for rows in tails)
+    # the trie of each game: node id per prefix (length >= 1 and < the candidate's length)
+    nodes: list[dict[tuple[int, ...], int]] = []
+    for cands in candidates:
+        index: dict[tuple[int, ...], int] = {}
+        for c in cands:
+            for k in range(1, len(c)):
+                index.setdefault(tuple(c[:k]), len(index))
+        nodes.append(index)
+    width = max(len(index) for index in nodes)
     if width == 0:
         return scores
+    new = torch.zeros(G, width, dtype=torch.long)
+    pos = torch.zeros(G, width, dtype=torch.long)
+    mask = torch.eye(width, dtype=torch.bool)[None].repeat(G, 1, 1)  # padding attends to itself only
+    for g, index in enumerate(nodes):
+        for prefix, i in index.items():
+            new[g, i] = prefix[-1]
+            pos[g, i] = prompt_lengths[g] + len(prefix) - 1
+            for k in range(1, len(prefix)):
+                mask[g, i, index[prefix[:k]]] = True  # its ancestors
+    logits, _ = model(new.to(device), cache=cache, pos=pos.to(device), mask=mask.to(device))
+    logp = F.log_softmax(logits.float(), dim=-1).double().cpu().numpy()  # (G, T, V)
+    for g, (index, cands) in enumerate(zip(nodes, candidates)):
+        for j, c in enumerate(cands):
+            scores[g][j] += sum(float(logp[g, index[tuple(c[:k])], c[k]]) for k in range(1, len(c)))
+    return scores
     new = torch.zeros(G, width, dtype=torch.long, device=device)
     pos = torch.zeros(G, width, dtype=torch.long, device=device)
     owner = torch.full((G, width), -1, dtype=torch.long, device=device)
