@@ -76,15 +76,17 @@ def sample_index(probs: np.ndarray, rng: np.random.Generator) -> int:
     return int(min(np.searchsorted(cdf, u, side="right"), len(probs) - 1))
 
 
-def length_groups(lengths: Sequence[int], *, slack: float = 1.25) -> list[list[int]]:
+def length_groups(lengths: Sequence[int], *, slack: float = 1.25, free: int = 256) -> list[list[int]]:
     """Indices grouped by similar length so that padding each group to its longest member costs at
-    most ``slack`` times the real tokens (a batch of very different prompts is mostly padding)."""
+    most ``slack`` times its real tokens or ``free`` extra tokens, whichever is more (a batch of very
+    different prompts is mostly padding; a few padded short prompts cost less than another call)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     groups: list[list[int]] = []
     total = 0
     for i in order:
         n = lengths[i]
-        if groups and n * (len(groups[-1]) + 1) <= slack * (total + n):
+        padded = n * (len(groups[-1]) + 1) if groups else 0
+        if groups and padded <= max(slack * (total + n), total + n + free):
             groups[-1].append(i)
             total += n
         else:
