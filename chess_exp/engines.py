@@ -29,7 +29,9 @@ skill move at depth ``1 + level`` whatever the remaining time (the paper's 0.1 s
 whose result it discards), the emulated engine plays the same move distribution, now repeatable:
 the same seed and limit give the same games. ``skill="native"`` uses Stockfish's own option instead
 (what the paper ran; not repeatable). Scores are converted from UCI centipawns back to Stockfish
-15.1's internal units with :data:`INTERNAL_PER_CP` (approximate for other versions).
+15.1's internal units with :data:`INTERNAL_PER_CP`, an assumed constant (Stockfish's
+``NormalizeToPawnValue / 100``, which differs between versions, e.g. 3.28 in Stockfish 16); an
+error in it only rescales the comparison of the score gaps with the random term.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ INSTALL_HINT = ("install it with `sudo apt-get install -y stockfish` (Debian/Ubu
                 "STOCKFISH_PATH at the binary")
 #: Stockfish 15.1 constants used by the emulated Skill Level (src/types.h, src/uci.h).
 PAWN_VALUE_MG = 126
-INTERNAL_PER_CP = 3.61  # internal value units per UCI centipawn (NormalizeToPawnValue / 100)
+INTERNAL_PER_CP = 3.61  # internal value units per UCI centipawn (NormalizeToPawnValue / 100; assumed)
 VALUE_MATE = 32000
 _ENGINE_ERRORS = (chess.engine.EngineError, TimeoutError, asyncio.TimeoutError, OSError, EOFError,
                   RuntimeError, concurrent.futures.CancelledError)
