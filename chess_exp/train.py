@@ -124,6 +124,9 @@ def load_split(data_dir: str | os.PathLike[str], split: Literal["train", "val"])
             raise ValueError(f"--data {data_dir}: missing {p.name}; write the directory with "
                              "`transcendence chess prepare ... --out DIR`")
     meta = json.loads(paths[2].read_text())
+    if paths[0].stat().st_size == 0:
+        raise ValueError(f"--data {data_dir}: the {split} split is empty; prepare more games"
+                         + (" or use --val-fraction > 0" if split == "val" else ""))
     tokens = np.memmap(paths[0], dtype=np.uint16, mode="r")
     offsets = np.load(paths[1]).astype(np.int64)
     if len(offsets) == 0:

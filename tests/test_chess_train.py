@@ -122,6 +122,14 @@ def test_missing_data_is_a_clear_error(tmp_path):
         train(tiny(tmp_path, tmp_path / "run"))
 
 
+def test_empty_validation_split_is_a_clear_error(data_dir, tmp_path):
+    empty = tmp_path / "data"
+    shutil.copytree(data_dir, empty)
+    (empty / "val.bin").write_bytes(b"")
+    with pytest.raises(ValueError, match="val split is empty"):
+        train(tiny(empty, tmp_path / "run"))
+
+
 def test_tiny_training_beats_the_unigram_baseline(data_dir, tmp_path):
     """Validation loss after 60 steps is below the entropy of the train unigram distribution."""
     run = train(tiny(data_dir, tmp_path / "run", max_iters=60, eval_interval=30))
