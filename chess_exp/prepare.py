@@ -105,8 +105,8 @@ class _Replayer:
         self.tok = get_tokenizer("move")
         self.want_ids = tokenizer == "move"
 
-    def __call__(self, t: bytes) -> np.ndarray | str | None:
-        """Token ids (move tokenizer) / None (char, legal) for a legal game, else the drop reason."""
+    def __call__(self, t: bytes) -> list[int] | str:
+        """The move token ids of a legal game (start and end included), else the drop reason."""
         board = chess.Board()
         table = self.tok._table
         ids = [self.tok.start_id]
@@ -118,10 +118,25 @@ class _Replayer:
                 push(move)
         except ValueError:
             return "illegal_move"
-        if not self.want_ids:
-            return None
         ids.append(self.tok.end_id)
-        return np.array(ids, dtype=np.uint16)
+        return ids
+
+    def batch(self, transcripts: list[bytes]) -> tuple[np.ndarray | None, list[int], dict[int, str]]:
+        """(all kept games' ids concatenated (move tokenizer only), ids per game (0 = dropped),
+        {index: drop reason}) - one array per batch keeps the inter-process traffic small."""
+        flat: list[int] = []
+        lengths: list[int] = []
+        reasons: dict[int, str] = {}
+        for i, t in enumerate(transcripts):
+            res = self(t)
+            if isinstance(res, str):
+                reasons[i] = res
+                lengths.append(0)
+            else:
+                if self.want_ids:
+                    flat.extend(res)
+                lengths.append(len(res))
+        return (np.array(flat, dtype=np.uint16) if self.want_ids else None), lengths, reasons
 
 
 _WORKER: _Replayer | None = None
@@ -132,9 +147,9 @@ def _init_worker(tokenizer: str) -> None:
     _WORKER = _Replayer(tokenizer)
 
 
-def _replay_batch(batch: list[bytes]) -> list:
+def _replay_batch(train: list[bytes], val: list[bytes]) -> dict:
     assert _WORKER is not None
-    return [_WORKER(t) for t in batch]
+    return {"train": _WORKER.batch(train), "val": _WORKER.batch(val)}
 
 
 # --- the pipeline ----------------------------------------------------------------------------
@@ -190,9 +205,10 @@ class _Writer:
         self.games = 0
         self.plies = 0
 
-    def add(self, ids: np.ndarray, plies: int) -> None:
+    def add_many(self, ids: np.ndarray, lengths: list[int], plies: int) -> None:
+        """Games whose token ids are concatenated in ``ids`` (``lengths`` tokens each)."""
         self.chunks.append(ids)
-        self.lengths.append(len(ids))
+        self.lengths.extend(lengths)
         self.pending += len(ids)
         self.plies += plies
         if self.pending >= _FLUSH_TOKENS:
@@ -304,15 +320,19 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
                             kept += len(items)
                 else:
                     for split in ("train", "val"):
-                        for (t, n), res in zip(batch[split], replayed[split]):
-                            if isinstance(res, str):
-                                stats.drop(res)
-                                continue
-                            if tokenizer == "move":
-                                writers[split].add(res, n)
-                            else:
-                                writers[split].add_text([b";" + t], n, char_table)
-                            kept += 1
+                        items = batch[split]
+                        ids, lengths, reasons = replayed[split]
+                        for reason in reasons.values():
+                            stats.drop(reason)
+                        good = [item for i, item in enumerate(items) if i not in reasons] if reasons else items
+                        if not good:
+                            continue
+                        plies = sum(n for _, n in good)
+                        if tokenizer == "move":
+                            writers[split].add_many(ids, [n for n in lengths if n], plies)
+                        else:
+                            writers[split].add_text([b";" + t for t, _ in good], plies, char_table)
+                        kept += len(good)
                 if bar is not None:
                     pos = reader.tell()
                     bar.update(done_bytes + pos - bar.n)
@@ -389,27 +409,24 @@ def _batches(records: Iterator, filters: Filters, stats: ReadStats, seen_ids: se
 
 def _replayed(batches: Iterator[dict], pool, local: _Replayer | None,  # noqa: ANN001
               n_workers: int) -> Iterator[tuple[dict, dict]]:
+    """(batch, {split: (ids, lengths, reasons)}) in input order."""
     if pool is None:
         assert local is not None
         for batch in batches:
-            yield batch, {s: [local(t) for t, _ in items] for s, items in batch.items()}
+            yield batch, {s: local.batch([t for t, _ in items]) for s, items in batch.items()}
         return
     # keep a bounded number of batches in flight; results come back in order (deterministic output)
     window: list = []
     depth = 4 * n_workers
     for batch in batches:
-        flat = [t for t, _ in batch["train"]] + [t for t, _ in batch["val"]]
-        window.append((batch, pool.apply_async(_replay_batch, (flat,))))
+        args = ([t for t, _ in batch["train"]], [t for t, _ in batch["val"]])
+        window.append((batch, pool.apply_async(_replay_batch, args)))
         if len(window) >= depth:
-            yield _unflatten(*window.pop(0))
+            done, result = window.pop(0)
+            yield done, result.get()
     while window:
-        yield _unflatten(*window.pop(0))
-
-
-def _unflatten(batch: dict, async_result) -> tuple[dict, dict]:  # noqa: ANN001
-    res = async_result.get()
-    n_train = len(batch["train"])
-    return batch, {"train": res[:n_train], "val": res[n_train:]}
+        done, result = window.pop(0)
+        yield done, result.get()
 
 
 # --- reading back --------------------------------------------------------------------------
