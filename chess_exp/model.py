@@ -203,12 +203,13 @@ class GPT(nn.Module):
         else:
             steps = torch.arange(T, device=device)
             positions = cache.pos[:, None] + steps[None, :] if pos is None else pos  # (B, T)
+            if int(positions.max()) >= self.config.block_size:
+                raise ValueError(f"position {int(positions.max())} is beyond block_size="
+                                 f"{self.config.block_size}")
             if mask is None:
                 mask = (steps[None, :] <= steps[:, None]).expand(B, T, T)  # causal among new tokens
             full_mask = torch.cat([cache.valid[:, None, :].expand(B, T, cache.length), mask], dim=2)
             full_mask = full_mask[:, None]  # (B, 1, T, S+T)
-        if int(positions.max()) >= self.config.block_size:
-            raise ValueError(f"position {int(positions.max())} is beyond block_size={self.config.block_size}")
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))  # (B, T, C)
         for i, block in enumerate(self.transformer.h):
             x, new_kv = block(x, None if cache is None else cache.kv[i], full_mask)
