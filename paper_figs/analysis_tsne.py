@@ -2,7 +2,7 @@
 
     python paper_figs/analysis_tsne.py [--run runs/tsne] [--out paper_figs/out]
 
-Panels: the same map coloured by White's expected score (Stockfish, lichess WDL), by game length,
+Panels: the same map coloured by the side to move, White's expected score (Stockfish, lichess WDL), by game length,
 and by ply.
 """
 
@@ -28,12 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     res = json.loads((run / "results.json").read_text())
     z = np.load(run / "embedding.npz")
     y = z["y"]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
-    panels = [("value_white", "White's expected score (Stockfish)", "RdBu_r", (0, 1)),
+    fig, axes = plt.subplots(1, 4, figsize=(21, 5))
+    panels = [("turn_white", "side to move (1 = White)", "coolwarm", (0, 1)),("value_white", "White's expected score (Stockfish)", "RdBu_r", (0, 1)),
               ("game_length", "game length (plies)", "viridis", None),
               ("ply", "ply of the position", "magma", None)]
     for ax, (key, label, cmap, lim) in zip(axes, panels):
         c = z[key].astype(float)
+        if key not in res["ridge_probe_r2"]:  # results written before this panel existed
+            ax.set_visible(False)
+            continue
         order = np.argsort(np.abs(c - 0.5)) if key == "value_white" else np.arange(c.size)
         sc = ax.scatter(y[order, 0], y[order, 1], c=c[order], cmap=cmap, s=6, alpha=0.8,
                         vmin=lim[0] if lim else None, vmax=lim[1] if lim else None)

@@ -5,7 +5,7 @@ games the model's training never saw), a few per game. Each position's represent
 model's last hidden layer (after the final LayerNorm, ``GPT.hidden_states``) at the last token of
 the game's prefix up to that position, i.e. where the model is about to predict the next move.
 
-Colours: Stockfish's expected score for White in the position (the lichess server evaluation
+Colours: the side to move, Stockfish's expected score for White in the position (the lichess server evaluation
 stored in the data after the previous move, converted with python-chess's lichess WDL model; the
 paper colours by win probability), and the game's length in plies. The paper's claim is that
 positions of similar value cluster although the model never saw a reward; besides the picture we
@@ -272,12 +272,15 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
         "hidden_size": int(h.shape[1]), "model": {"checkpoint": cfg.checkpoint, "step": meta.get("step"),
                                                    "tokenizer": meta["tokenizer"]},
         "colour": "White's expected score from the data's [%eval] (lichess server Stockfish), lichess WDL",
-        "ridge_probe_r2": {"value_white": ridge_probe_r2(h, value, rng=rng),
+        "ridge_probe_r2": {"turn_white": ridge_probe_r2(h, turn.astype(float), rng=rng),
+                           "value_white": ridge_probe_r2(h, value, rng=rng),
                            "value_mover": ridge_probe_r2(h, mover_value, rng=rng),
                            "decidedness_abs": ridge_probe_r2(h, decided, rng=rng),
                            "game_length": ridge_probe_r2(h, length.astype(float), rng=rng),
                            "ply": ridge_probe_r2(h, ply.astype(float), rng=rng)},
-        "knn10_corr_in_map": {"value_white": knn_smoothness(y, value), "decidedness_abs": knn_smoothness(y, decided),
+        "knn10_corr_in_map": {"value_white": knn_smoothness(y, value), "value_mover": knn_smoothness(y, mover_value),
+                              "decidedness_abs": knn_smoothness(y, decided),
+                              "turn_white": knn_smoothness(y, turn.astype(float)),
                               "game_length": knn_smoothness(y, length.astype(float)),
                               "ply": knn_smoothness(y, ply.astype(float))},
         "corr_game_length_vs_decidedness": float(np.corrcoef(length, decided)[0, 1]),
@@ -288,7 +291,7 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
     torch.manual_seed(cfg.seed)
     control = GPT(model.config).to(cfg.device).eval()
     h0 = hidden_for(control, tokenizer, positions)
-    targets = {"value_white": value, "value_mover": mover_value, "decidedness_abs": decided,
+    targets = {"turn_white": turn.astype(float), "value_white": value, "value_mover": mover_value, "decidedness_abs": decided,
                "game_length": length.astype(float), "ply": ply.astype(float)}
     results["ridge_probe_r2_random_init_control"] = {
         k: ridge_probe_r2(h0, v, rng=np.random.default_rng(cfg.seed)) for k, v in targets.items()}
