@@ -21,7 +21,6 @@ a busy machine does not distort, and which shows what each core does).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import lzma
 import os

@@ -20,7 +20,6 @@ import bz2
 import csv
 import gzip
 import hashlib
-import io
 import lzma
 import math
 import os
@@ -33,7 +32,7 @@ import chess
 
 from chess_exp import _pgn
 from chess_exp._pgn import Malformed
-from chess_exp._pgn_replay import san_to_move
+from chess_exp._pgn_replay import push_light, san_to_move
 
 __all__ = ["Game", "ReadStats", "Filters", "default_data_dir", "read_games", "in_cap", "split_of",
            "transcript", "open_binary", "input_format", "check_legal_sans", "time_control_speed",
@@ -243,12 +242,12 @@ def _elo(value: bytes | str | None) -> int | None:
 
 
 def _game_id_from_site(site: bytes | str) -> str | None:
+    """The 8-character lichess game id of ``https://lichess.org/<id>[<player id>][/black]``."""
     s = site.decode("utf-8", "replace") if isinstance(site, bytes) else site
-    s = s.strip().rstrip("/")
-    if "lichess.org/" in s:
-        gid = s.rsplit("/", 1)[1]
-        return gid[:8] if len(gid) >= 8 and gid[:8].isalnum() else gid
-    return None
+    if "lichess.org/" not in s:
+        return None
+    gid = s.split("lichess.org/", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].strip()
+    return gid[:8] if len(gid) >= 8 and gid[:8].isalnum() else (gid or None)
 
 
 def _content_id(*parts: bytes) -> str:
@@ -393,7 +392,7 @@ def check_legal_sans(sans: Iterable[str]) -> list[chess.Move]:
             move = san_to_move(board, san)
         except ValueError:
             raise Malformed("illegal_move", f"ply {i + 1}: {san}") from None
-        board.push(move)
+        push_light(board, move)
         moves.append(move)
     return moves
 

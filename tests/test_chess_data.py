@@ -199,6 +199,14 @@ def test_bad_arguments_raise_value_error(tmp_path):
         split_of("abc", 1.5)
 
 
+def test_game_ids_from_lichess_urls():
+    from chess_exp.data import _game_id_from_site
+    assert _game_id_from_site("https://lichess.org/QU5UMayF") == "QU5UMayF"
+    assert _game_id_from_site("https://lichess.org/QU5UMayFab12/black") == "QU5UMayF"
+    assert _game_id_from_site(b"https://lichess.org/QU5UMayF#34") == "QU5UMayF"
+    assert _game_id_from_site("https://example.org/game/1") is None
+
+
 def test_split_is_deterministic_and_about_the_fraction():
     ids = [f"id{i:07d}" for i in range(20_000)]
     splits = [split_of(i) for i in ids]
