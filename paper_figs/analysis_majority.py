@@ -3,7 +3,8 @@
     python paper_figs/analysis_majority.py [--run runs/majority] [--out paper_figs/out]
 
 Panels: (a) mean favor F = r(argmax) - r(mixture) per rating cap and visit threshold, with 95%
-bootstrap intervals; (b) per-state r(mixture) vs r(argmax); (c) histogram of per-state favor.
+bootstrap intervals; (b) per-state r(mixture) vs r(argmax); (c) histogram of per-state favor;
+(d) mean favor on the states common to every disjoint rating bin.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     t_low = min(thresholds, key=int)
     colors = dict(zip(caps, plt.cm.viridis([0.1, 0.5, 0.85, 0.95][: len(caps)])))
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.4))
     ax = axes[0]
     width = 0.8 / max(1, len(thresholds))
     for j, t in enumerate(thresholds):
@@ -80,6 +81,24 @@ def main(argv: list[str] | None = None) -> int:
     ax.set_ylabel("density over states")
     ax.set_title(f"(c) distribution, >{t_low} visits")
     ax.legend(fontsize=7)
+    ax = axes[3]
+    shared = res.get("shared_states_favor", {}).get("disjoint", {})
+    for j, (t, sh) in enumerate(shared.items()):
+        if sh.get("n_states", 0) < 2:
+            continue
+        bins = list(sh["means"])
+        ax.plot(range(len(bins)), [100 * sh["means"][b] for b in bins], "o-",
+                color=plt.cm.plasma(j / max(1, len(shared))), label=f">{t} visits ({sh['n_states']} shared states)")
+    if shared:
+        labels, prev = [], None
+        for b in next(iter(shared.values())).get("means", {}):
+            labels.append(f"<= {b}" if prev is None else f"{int(prev) + 1}-{b}")
+            prev = b
+        ax.set_xticks(range(len(labels)), labels)
+        ax.legend(fontsize=7)
+    ax.set_xlabel("rating bin of the stronger player (disjoint)")
+    ax.set_ylabel("mean favor on the same states (pp)")
+    ax.set_title("(d) same positions, different rating bins")
     src = res["reward"]["mode"]
     fig.suptitle(f"Human majority vote on the lichess sample (rewards: {src}; see results.json for sources)", fontsize=10)
     fig.tight_layout()
