@@ -274,6 +274,11 @@ def _pgn_record(raw: bytes) -> _Record:
         except UnicodeDecodeError:
             raise Malformed("non_utf8") from None
     head, sep, movetext = raw.partition(b"\n\n")
+    if not sep and b"\n" in raw:  # no blank line between the headers and the moves
+        lines = raw.split(b"\n")
+        k = next((i for i, line in enumerate(lines) if not line.startswith(b"[")), len(lines))
+        head, movetext = b"\n".join(lines[:k]), b"\n".join(lines[k:])
+        sep = b"\n" if movetext.strip() else b""
     head = head.rstrip()
     if not head.startswith(b"["):
         raise Malformed("bad_header", "a game does not start with a header line")
@@ -493,7 +498,8 @@ class Filters:
     cap: int | None = None  # the paper's rating cap: both players rated <= cap (None = no cap)
     min_plies: int = 1  # minimum number of plies (half-moves)
     time_controls: tuple[str, ...] = ()  # exact TimeControl tags ("600+0") or speeds ("rapid"); () = all
-    finished_only: bool = False  # keep only games that ended on the board (Termination "Normal")
+    finished_only: bool = False  # keep only games that ended on the board (Termination "Normal";
+    # sources without a termination field, like the paper's shards, are not filtered by it)
     drop_unfinished_result: bool = True  # the paper drops results "*" (no result)
 
     def reason(self, white_elo: int | None, black_elo: int | None, result: str, n_plies: int,
@@ -518,7 +524,7 @@ class Filters:
                 return "time_control"
         if self.finished_only:
             term = header("Termination", "termination")
-            if term is None or term.strip().lower() != "normal":
+            if term is not None and term.strip().lower() != "normal":  # unknown (paper's shards): kept
                 return "not_finished"
         return None
 

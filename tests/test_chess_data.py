@@ -132,6 +132,12 @@ def test_evals_skip_variations_and_float_ratings(tmp_path):
     assert games[0].evals == ("0.3", None, "#-2") and games[0].white_elo == 1500
 
 
+def test_headers_without_blank_line_before_the_moves(tmp_path):
+    text = pgn_game("noblank1", SCHOLAR).replace('"Normal"]\n\n', '"Normal"]\n') + GOOD[0]
+    games, stats = read_all(write(tmp_path / "n.pgn", text))
+    assert [g.game_id for g in games] == ["noblank1", "good0001"] and not stats.malformed
+
+
 def test_crlf_variations_nags_annotations_and_zero_castling(tmp_path):
     movetext = ("1. e4! $1 e5 (1... c5 2. Nf3 (2. c3)) 2. Nf3 Nc6 ; a comment\n3. Bc4 Bc5 4. 0-0 Nf6?! "
                 "5. d3 0-0 1/2-1/2")
@@ -227,6 +233,7 @@ def test_filters():
     assert Filters(time_controls=("600+0",)).game_reason(g) is None
     assert Filters(time_controls=("blitz", "900+10")).game_reason(g) == "time_control"
     assert Filters(finished_only=True).game_reason(g) == "not_finished"
+    assert Filters(finished_only=True).game_reason(Game("z", 900, 900, "1-0", ("e4",))) is None
     assert Filters().game_reason(Game("y", None, None, "*", ("e4",))) == "no_result"
     assert Filters(cap=1500, drop_unfinished_result=False).game_reason(Game("y", None, 900, "1-0", ())) == "unrated"
     assert [time_control_speed(t) for t in ("15+0", "60+1", "180+2", "600+0", "1800+0", "-")] == [
