@@ -282,14 +282,14 @@ def _pgn_record(raw: bytes) -> _Record:
     head = head.rstrip()
     if not head.startswith(b"["):
         raise Malformed("bad_header", "a game does not start with a header line")
+    if not sep or not movetext.strip():  # e.g. a file cut inside the last game's headers
+        raise Malformed("truncated", "headers without movetext")
     headers: bytes | dict[bytes, bytes]
     if _pgn.header_block_ok(head):
         headers, get = head, lambda key: _pgn.header_value(head, key)
     else:
         headers = _pgn.parse_headers(head)  # raises bad_header
         get = headers.get
-    if not sep or not movetext.strip():
-        raise Malformed("truncated", "headers without movetext")
     variant = get(b"Variant")
     if (variant and variant.lower() not in (b"standard", b"chess")) or get(b"FEN") is not None:
         raise Malformed("nonstandard", "variant or custom start position")
