@@ -214,7 +214,7 @@ def test_majority_on_real_slice(shared_data_dir, tmp_path):
     assert start["favor"] == pytest.approx(r[start["argmax_move"]] - mix)
     # end to end through the CLI entry point's runner
     cfg = majority.MajorityConfig(data=str(shared_data_dir), caps=(1300, 1500), thresholds=(20,),
-                                  max_games=700, n_boot=200)
+                                  max_games=700, n_boot=200, cache=str(tmp_path / "rewards.sqlite"))
     res = majority.run_majority(cfg, tmp_path / "maj", progress=False)
     on_disk = json.loads((tmp_path / "maj" / "results.json").read_text())
     s = on_disk["caps"]["1500"]["20"]
