@@ -6,7 +6,6 @@ import dataclasses
 import importlib
 import json
 import math
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 
 from sims._runner import make_tasks, resolve_workers, run_tasks, write_rows
 
-__all__ = ["SWEEPS", "get_sweep", "run_sweep", "SweepOutput", "t_interval"]
+__all__ = ["SWEEPS", "get_sweep", "run_sweep", "SweepOutput", "t_interval", "check_positive",
+           "check_temperatures", "check_probabilities"]
 
 #: name -> one-line description; the module is ``sims.<name>``.
 SWEEPS: dict[str, str] = {
@@ -123,7 +123,3 @@ def check_temperatures(temperatures: tuple[float, ...]) -> None:
 def check_probabilities(name: str, values: tuple[float, ...]) -> None:
     if len(values) == 0 or any(not 0 <= v <= 1 for v in values):
         raise ValueError(f"{name} must be a non-empty list of numbers in [0, 1], got {values}")
-
-
-def print_err(*parts: Any) -> None:
-    print(*parts, file=sys.stderr)
