@@ -122,8 +122,13 @@ def test_noisy_expert_many_rates_and_independent_noise():
     f = tr.noisy_expert(reward, [0.2, 0.6], noise=noise)
     assert f.shape == (2, 2, 3)
     np.testing.assert_allclose(f[1, 0], [0.0, 0.4, 0.6])   # 0.6 * noise + 0.4 * f*
+    per_input = tr.noisy_expert(reward, [[0.2, 1.0], [0.6, 0.0]], noise=noise)
+    np.testing.assert_allclose(per_input[0, 1], noise[0, 1])          # rate 1 on input 1: pure noise
+    np.testing.assert_allclose(per_input[1], [[0.0, 0.4, 0.6], [1.0, 0.0, 0.0]])
     with pytest.raises(ValueError, match="rho"):
         tr.noisy_expert(reward, 1.5)
+    with pytest.raises(ValueError, match="rho"):
+        tr.noisy_expert(reward, [[0.1, 0.2, 0.3]])
     with pytest.raises(ValueError, match="noise"):
         tr.noisy_expert(reward, 0.2, noise=noise)
 

@@ -38,7 +38,8 @@ def noisy_expert(reward: object, rho: object, *, noise: object = None,
     ----------
     reward : (n_x, n_y).
     rho : error rate in [0, 1]; a float gives one expert ``(n_x, n_y)``, a 1-d array of k rates
-        gives k experts ``(k, n_x, n_y)``.
+        gives k experts ``(k, n_x, n_y)``, and a ``(k, n_x)`` array gives k experts whose error
+        rate depends on the input (expert i errs at rate ``rho[i, x]`` on input x).
     noise : the distribution :math:`u` of mistakes, default uniform over outputs (the paper's);
         an ``(n_x, n_y)`` policy shared by all, or ``(k, n_x, n_y)`` one per expert (independent noise).
 
@@ -47,7 +48,9 @@ def noisy_expert(reward: object, rho: object, *, noise: object = None,
     """
     r = _reward(reward)
     f_star = optimal_policy(r, atol=atol)
-    rates = _v.as_array("rho", rho, ndim=(0, 1))
+    rates = _v.as_array("rho", rho, ndim=(0, 1, 2))
+    if rates.ndim == 2 and rates.shape[1] != r.shape[0]:
+        raise ValueError(f"rho: per-input rates need shape (k, {r.shape[0]}), got {rates.shape}")
     _v.check_finite("rho", rates)
     if (rates < 0).any() or (rates > 1).any():
         raise ValueError(f"rho: error rates must lie in [0, 1], got {rates}")
@@ -63,7 +66,7 @@ def noisy_expert(reward: object, rho: object, *, noise: object = None,
                              f"{u.shape[0]} rates, got rho of shape {rates.shape}")
     if rates.ndim == 0:
         return float(rates) * u + (1.0 - float(rates)) * f_star
-    rr = rates[:, None, None]
+    rr = rates[:, None, None] if rates.ndim == 1 else rates[:, :, None]
     return rr * u + (1.0 - rr) * f_star[None]
 
 
