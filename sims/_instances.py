@@ -53,5 +53,4 @@ def noisy_experts(reward: np.ndarray, rhos: np.ndarray, concentration: float, *,
         noise = None if math.isinf(concentration) else random_noise((k, n_x, n_y), concentration, rng=rng)
         return noisy_expert(reward, rhos, noise=noise)
     noise = random_noise((k, n_x, n_y), concentration, rng=rng)
-    best = optimal_policy(reward)
-    return (1.0 - rhos)[..., None] * best[None] + rhos[..., None] * noise
+    return noisy_expert(reward, rhos, noise=noise)
