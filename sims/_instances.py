@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from transcendence import noisy_expert, optimal_policy
+from transcendence import noisy_expert
 
 __all__ = ["random_reward", "random_noise", "noisy_experts"]
 
