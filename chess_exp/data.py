@@ -32,7 +32,7 @@ import chess
 
 from chess_exp import _pgn
 from chess_exp._pgn import Malformed
-from chess_exp._pgn_replay import push_light, san_to_move
+from chess_exp._pgn_replay import push_light, replay_ids, san_to_move
 
 __all__ = ["Game", "ReadStats", "Filters", "default_data_dir", "read_games", "in_cap", "split_of",
            "transcript", "open_binary", "input_format", "check_legal_sans", "time_control_speed",
@@ -388,6 +388,9 @@ def _records(path: str | os.PathLike, stats: ReadStats, source: _Source | None =
 
 # --- public reader ---------------------------------------------------------------------------
 
+_ANY_MOVE_ID = [0] * (64 * 64 * 7)  # replay_ids needs an id table; read_games only wants the verdict
+
+
 def check_legal_sans(sans: Iterable[str]) -> list[chess.Move]:
     """Replay ``sans`` from the initial position; the moves, or Malformed("illegal_move")."""
     board = chess.Board()
@@ -423,10 +426,14 @@ def read_games(path: str | os.PathLike, *, keep_evals: bool = False, stats: Read
     for rec in _records(path, stats):
         sans = _pgn.transcript_to_sans(rec.transcript)
         if check_legal:
-            try:
-                check_legal_sans(sans)
-            except Malformed as exc:
-                stats.drop(exc.reason)
+            verdict = replay_ids(sans, _ANY_MOVE_ID)
+            if verdict == "other":  # a SAN spelling left to python-chess
+                try:
+                    check_legal_sans(sans)
+                except Malformed as exc:
+                    verdict = exc.reason
+            if isinstance(verdict, str) and verdict != "other":
+                stats.drop(verdict)
                 continue
         evals = None
         if keep_evals and rec.movetext is not None:

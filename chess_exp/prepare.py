@@ -36,7 +36,7 @@ import chess
 import numpy as np
 
 from chess_exp import _pgn, data
-from chess_exp._pgn_replay import push_light, san_to_move
+from chess_exp._pgn_replay import push_light, replay_ids, san_to_move
 from chess_exp.data import Filters, ReadStats, split_of
 from chess_exp.tokenizers import get_tokenizer
 
@@ -107,19 +107,23 @@ class _Replayer:
 
     def __call__(self, t: bytes) -> list[int] | str:
         """The move token ids of a legal game (start and end included), else the drop reason."""
-        board = chess.Board()
+        sans = _pgn.transcript_to_sans(t)
         table = self.tok._table
-        ids = [self.tok.start_id]
-        push = functools.partial(push_light, board)
-        try:
-            for san in _pgn.transcript_to_sans(t):
-                move = san_to_move(board, san)
-                ids.append(table[(move.from_square * 64 + move.to_square) * 7 + (move.promotion or 0)])
-                push(move)
-        except ValueError:
-            return "illegal_move"
-        ids.append(self.tok.end_id)
-        return ids
+        moves = replay_ids(sans, table)  # plain-integer bitboards, about twice as fast
+        if moves == "other":  # a SAN spelling replay_ids leaves to python-chess
+            board = chess.Board()
+            push = functools.partial(push_light, board)
+            moves = []
+            try:
+                for san in sans:
+                    move = san_to_move(board, san)
+                    moves.append(table[(move.from_square * 64 + move.to_square) * 7 + (move.promotion or 0)])
+                    push(move)
+            except ValueError:
+                return "illegal_move"
+        elif isinstance(moves, str):
+            return moves
+        return [self.tok.start_id, *moves, self.tok.end_id]
 
     def batch(self, transcripts: list[bytes]) -> tuple[np.ndarray | None, list[int], dict[int, str]]:
         """(all kept games' ids concatenated (move tokenizer only), ids per game (0 = dropped),

@@ -398,3 +398,45 @@ def test_transcript_normalisation_accepts_only_vocabulary_text(text):
         assert exc.reason
         return
     assert t.startswith(b"1.") and set(t.decode()) <= set(CHAR_VOCAB) - {";"}
+
+
+_PROBES = ["e4", "exd5", "Nf3", "Nbd2", "R1e2", "Qxh7", "Kxe2", "O-O", "O-O-O", "e8=Q", "axb8=N", "h1",
+           "Bb5+", "d8=Q+", "exf6", "Kg1", "gxh8=Q", "b1=N", "c5", "Qd1f3", "e8"]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=200))
+def test_whole_game_bitboard_replay_matches_python_chess(choices):
+    """Invariant: replay_ids gives python-chess's moves for a random game (castling, en passant,
+    promotions and captures favoured), the right id for every legal next move, and for probe SANs
+    it rejects exactly what Board.parse_san rejects (or defers an odd spelling as "other")."""
+    from chess_exp._pgn_replay import replay_ids
+    table = get_tokenizer("move")._table
+
+    def mid(m: chess.Move) -> int:
+        return table[(m.from_square * 64 + m.to_square) * 7 + (m.promotion or 0)]
+
+    board, sans = chess.Board(), []
+    for c in choices:
+        legal = list(board.legal_moves)
+        if not legal:
+            break
+        special = [m for m in legal if board.is_castling(m) or m.promotion or board.is_en_passant(m)
+                   or board.is_capture(m)]
+        pool = special if special and c % 2 else legal
+        move = pool[c % len(pool)]
+        sans.append(board.san(move))
+        board.push(move)
+    ids = replay_ids(sans, table)
+    assert ids == [mid(m) for m in board.move_stack]
+    for move in board.legal_moves:
+        assert replay_ids(sans + [board.san(move)], table) == ids + [mid(move)]
+    for probe in _PROBES:
+        try:
+            expected = board.parse_san(probe)
+        except ValueError:
+            expected = None
+        got = replay_ids(sans + [probe], table)
+        if expected is None:
+            assert got in ("illegal_move", "other")
+        else:
+            assert got == "other" or got == ids + [mid(expected)]
