@@ -7,6 +7,9 @@ CSV (52,588 games each), ``prepare`` of the <=1000 games with both tokenizers, a
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
 import re
 
 import chess
@@ -37,14 +40,29 @@ def _records(path):
     return recs, stats
 
 
-@pytest.fixture(scope="module")
-def pgn_records(shared_data_dir):
-    return _records(shared_data_dir / SAMPLE_PGN)
+def _shared(tmp_path_factory, name, compute):
+    """Compute once per test session, even across pytest-xdist workers (a file lock; the others load)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of one run
+    path = root / f"chess-data-sample-{name}.pkl"
+    with open(root / f"chess-data-sample-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        value = compute()
+        path.write_bytes(pickle.dumps(value))
+        return value
 
 
 @pytest.fixture(scope="module")
-def csv_records(shared_data_dir):
-    return _records(shared_data_dir / SAMPLE_CSV)
+def pgn_records(shared_data_dir, tmp_path_factory):
+    return _shared(tmp_path_factory, "pgn", lambda: _records(shared_data_dir / SAMPLE_PGN))
+
+
+@pytest.fixture(scope="module")
+def csv_records(shared_data_dir, tmp_path_factory):
+    return _shared(tmp_path_factory, "csv", lambda: _records(shared_data_dir / SAMPLE_CSV))
 
 
 def _cap_counts(recs):
@@ -113,12 +131,14 @@ def test_moves_are_legal_by_python_chess(pgn_records):
 
 @pytest.fixture(scope="module")
 def prepared_1000(shared_data_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("prepared")
-    char = prepare([shared_data_dir / SAMPLE_PGN], root / "char", tokenizer="char", progress=False,
-                   filters=data.Filters(cap=1000))
-    move = prepare([shared_data_dir / SAMPLE_CSV], root / "move", tokenizer="move", progress=False,
-                   filters=data.Filters(cap=1000), workers=2)
-    return root, char, move
+    def compute():
+        root = tmp_path_factory.mktemp("prepared")
+        char = prepare([shared_data_dir / SAMPLE_PGN], root / "char", tokenizer="char", progress=False,
+                       filters=data.Filters(cap=1000))
+        move = prepare([shared_data_dir / SAMPLE_CSV], root / "move", tokenizer="move", progress=False,
+                       filters=data.Filters(cap=1000), workers=2)
+        return root, char, move
+    return _shared(tmp_path_factory, "prepared", compute)
 
 
 def test_prepare_counts_and_meta(prepared_1000, shared_data_dir):
