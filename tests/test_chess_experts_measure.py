@@ -44,6 +44,11 @@ def test_measure_end_to_end_and_resume(tmp_path, stockfish_path, capsys):
     measure(config, progress=False)
     assert (config.out / "rating" / "games.jsonl").read_text().splitlines() == games
 
+    from chess_exp.experts.headtohead import head_to_head
+    h2h = head_to_head(config.out, panel_name="noisy3", opponents=["noisy-eps0.3"], temperatures=[0.0],
+                       games=2, cache_dir=config.cache_dir)
+    assert h2h["model@0"]["noisy-eps0.3"]["games"] == 2 and sum(h2h["model@0"]["noisy-eps0.3"]["wdl"]) == 2
+
     from paper_figs.experts_rating import plot
     paths = plot(config.out / "results.json", tmp_path / "fig" / "experts_rating")
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
