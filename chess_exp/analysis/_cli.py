@@ -8,6 +8,7 @@ resolved config goes to ``<out>/config.json`` with the command line, commit and 
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import sys
@@ -54,6 +55,18 @@ def start_run(out: str | Path, cfg: Any) -> Path:
 def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1, default=_default))
+    tmp.replace(path)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` (dicts with the same keys) as CSV, atomically; nothing when there are none."""
+    if not rows:
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     tmp.replace(path)
 
 

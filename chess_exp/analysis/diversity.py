@@ -22,7 +22,6 @@ histograms) and ``<out>/config.json``. Figure: ``paper_figs/analysis_diversity.p
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from array import array
 from dataclasses import dataclass
@@ -232,11 +231,7 @@ def run_diversity(cfg: DiversityConfig, out: str | Path, *, progress: bool = Tru
                         "n_states": {"1000": 2681, "1300": 3037, "1500": 3169}, "threshold": 100,
                         "games_per_cap": "500k (code) to 1M (text)"}
     _cli.write_json(run_dir / "results.json", results)
-    if csv_rows:
-        with open(run_dir / "states.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(csv_rows[0]))
-            w.writeheader()
-            w.writerows(csv_rows)
+    _cli.write_csv(run_dir / "states.csv", csv_rows)
     return results
 
 

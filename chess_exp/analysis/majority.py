@@ -27,7 +27,6 @@ state) and ``<out>/config.json``. Figure: ``paper_figs/analysis_majority.py``.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from array import array
@@ -291,11 +290,7 @@ def run_majority(cfg: MajorityConfig, out: str | Path, *, progress: bool = True)
         results["shared_states_favor"][grouping] = {
             str(t): paired_over_shared_states(g, "favor", rng=rng, n_boot=cfg.n_boot) for t, g in by_group.items()}
     _cli.write_json(run_dir / "results.json", results)
-    if rows_csv:
-        with open(run_dir / "states.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows_csv[0]))
-            w.writeheader()
-            w.writerows(rows_csv)
+    _cli.write_csv(run_dir / "states.csv", rows_csv)
     return results
 
 
