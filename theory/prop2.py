@@ -91,6 +91,24 @@ def low_temperature_threshold(instance: Instance, *, mode: str = "logit", budget
     return -kappa_log / math.log(c_total / budget)
 
 
+
+def low_temperature_conclusion(instance: Instance, delta: float, margin: float, where: str,
+                               values: dict) -> Conclusion:
+    """Given an argmax margin ``delta`` > 0, check that f̂_τ keeps at least δ/2 of it at τ0, τ0/10
+    and τ0/1000 in both modes (τ0 = :func:`low_temperature_threshold` with budget δ/2)."""
+    for mode in MODES:
+        tau0 = low_temperature_threshold(instance, mode=mode, budget=delta / 2)
+        values[f"tau0_{mode}"] = tau0
+        anchor = tau0 if math.isfinite(tau0) else 1e3
+        taus = anchor * np.array([1.0, 0.1, 1e-3])
+        m = instance.margins(taus, mode=mode)
+        i = int(np.argmin(m))
+        if m[i] < delta / 2 - 1e-12:
+            return Conclusion(False, float(m[i]), f"{mode}: τ = {taus[i]:.4g} does not transcend", values)
+        if m[i] < margin:
+            margin, where = float(m[i]), f"{mode}, τ = {taus[i]:.3g}"
+    return Conclusion(True, margin, where, values)
+
 def hypotheses(instance: Instance) -> bool:
     """The argmax predictor transcends: R(f̂_max) > max_i R(f_i) (beyond ``MARGIN_TOL``)."""
     return bool(instance.check(temperature=0.0).holds)

@@ -24,7 +24,7 @@ import numpy as np
 import transcendence as tr
 from theory import _random
 from theory._base import Conclusion, Counterexample, Instance, Statement, reward_tol
-from theory.prop2 import MODES, low_temperature_threshold
+from theory.prop2 import low_temperature_conclusion
 
 
 def noise_level(instance: Instance) -> float | None:
@@ -78,18 +78,7 @@ def conclusion(instance: Instance) -> Conclusion:
     if delta <= tr.MARGIN_TOL:
         return Conclusion(False, delta, "τ = 0: f* does not beat the expert", values)
     margin, where = delta, "τ = 0"
-    for mode in MODES:
-        tau0 = low_temperature_threshold(instance, mode=mode, budget=delta / 2)
-        values[f"tau0_{mode}"] = tau0
-        anchor = tau0 if math.isfinite(tau0) else 1e3
-        taus = anchor * np.array([1.0, 0.1, 1e-3])
-        m = instance.margins(taus, mode=mode)
-        i = int(np.argmin(m))
-        if m[i] < delta / 2 - 1e-12:
-            return Conclusion(False, float(m[i]), f"{mode}: τ = {taus[i]:.4g} does not transcend", values)
-        if m[i] < margin:
-            margin, where = float(m[i]), f"{mode}, τ = {taus[i]:.3g}"
-    return Conclusion(True, margin, where, values)
+    return low_temperature_conclusion(instance, delta, margin, where, values)
 
 
 def sample(rng: np.random.Generator, *, n_experts: int | None = None, n_inputs: int | None = None,

@@ -16,7 +16,6 @@ temperatures transcend; the explicit threshold :math:`\tau_0` is checked in both
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -24,7 +23,7 @@ import transcendence as tr
 from theory import _random
 from theory._base import (Conclusion, Counterexample, Instance, Statement, reward_tol,
                           shared_input_distribution)
-from theory.prop2 import MODES, low_temperature_threshold
+from theory.prop2 import low_temperature_conclusion
 
 
 def _gap(instance: Instance) -> np.ndarray:
@@ -73,18 +72,7 @@ def conclusion(instance: Instance) -> Conclusion:
     if delta <= tr.MARGIN_TOL:
         return Conclusion(False, delta, f"τ = 0: expert {res.best_expert} is as good as f*", values)
     margin, where = delta, f"τ = 0, best expert {res.best_expert}"
-    for mode in MODES:
-        tau0 = low_temperature_threshold(instance, mode=mode, budget=delta / 2)
-        values[f"tau0_{mode}"] = tau0
-        anchor = tau0 if math.isfinite(tau0) else 1e3
-        taus = anchor * np.array([1.0, 0.1, 1e-3])
-        m = instance.margins(taus, mode=mode)
-        i = int(np.argmin(m))
-        if m[i] < delta / 2 - 1e-12:
-            return Conclusion(False, float(m[i]), f"{mode}: τ = {taus[i]:.4g} does not transcend", values)
-        if m[i] < margin:
-            margin, where = float(m[i]), f"{mode}, τ = {taus[i]:.3g}"
-    return Conclusion(True, margin, where, values)
+    return low_temperature_conclusion(instance, delta, margin, where, values)
 
 
 def sample(rng: np.random.Generator, *, n_experts: int | None = None, n_inputs: int | None = None,
