@@ -109,6 +109,18 @@ def low_temperature_conclusion(instance: Instance, delta: float, margin: float, 
             margin, where = float(m[i]), f"{mode}, τ = {taus[i]:.3g}"
     return Conclusion(True, margin, where, values)
 
+
+def argmax_differs_from_optimal(instance: Instance) -> Conclusion | None:
+    """A failed Conclusion naming the first input where the mixture's argmax is not f*, else None
+    (Props. 3 and 4 both conclude f̂_max = f*)."""
+    f_star = tr.optimal_policy(instance.reward)
+    argmax = tr.argmax_policy(instance.mixture())
+    diff = np.abs(argmax - f_star).max(axis=1)
+    if diff.max() > 1e-12:
+        x = int(np.argmax(diff))
+        return Conclusion(False, -float(diff[x]), f"input {x}: argmax ≠ f*")
+    return None
+
 def hypotheses(instance: Instance) -> bool:
     """The argmax predictor transcends: R(f̂_max) > max_i R(f_i) (beyond ``MARGIN_TOL``)."""
     return bool(instance.check(temperature=0.0).holds)

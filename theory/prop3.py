@@ -24,7 +24,7 @@ import numpy as np
 import transcendence as tr
 from theory import _random
 from theory._base import Conclusion, Counterexample, Instance, Statement, reward_tol
-from theory.prop2 import low_temperature_conclusion
+from theory.prop2 import argmax_differs_from_optimal, low_temperature_conclusion
 
 
 def noise_level(instance: Instance) -> float | None:
@@ -60,12 +60,9 @@ def conclusion(instance: Instance) -> Conclusion:
     """f̂_max = f*, R(f̂_max) − R(f_ρ) equals the closed form and is > 0, and f̂_τ transcends for
     τ ≤ τ0 (explicit, both modes)."""
     tol = reward_tol(instance.reward)
-    f_star = tr.optimal_policy(instance.reward)
-    argmax = tr.argmax_policy(instance.mixture())
-    diff = np.abs(argmax - f_star).max(axis=1)
-    if diff.max() > 1e-12:
-        x = int(np.argmax(diff))
-        return Conclusion(False, -float(diff[x]), f"input {x}: argmax ≠ f*")
+    failed = argmax_differs_from_optimal(instance)
+    if failed is not None:
+        return failed
     delta = instance.check(temperature=0.0).margin
     values: dict[str, float] = {"argmax_margin": delta}
     rho = noise_level(instance)

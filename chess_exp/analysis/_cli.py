@@ -52,6 +52,15 @@ def start_run(out: str | Path, cfg: Any) -> Path:
     return run_dir
 
 
+def run_or_report(fn: Any, cfg: Any, out: str) -> Any | None:
+    """``fn(cfg, out)``, or None after printing the error when the input is missing or invalid."""
+    try:
+        return fn(cfg, out)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1, default=_default))

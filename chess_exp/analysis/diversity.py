@@ -22,7 +22,6 @@ histograms) and ``<out>/config.json``. Figure: ``paper_figs/analysis_diversity.p
 from __future__ import annotations
 
 import argparse
-import sys
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,10 +240,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     cfg = _cli.resolve_config(DiversityConfig(), args)
-    try:
-        res = run_diversity(cfg, args.out)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    res = _cli.run_or_report(run_diversity, cfg, args.out)
+    if res is None:
         return 2
     for vname, vres in res["variants"].items():
         for t, r in vres.items():

@@ -321,10 +321,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     cfg = _cli.resolve_config(FavorConfig(), args)
-    try:
-        res = run_favor(cfg, args.out)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    res = _cli.run_or_report(run_favor, cfg, args.out)
+    if res is None:
         return 2
     print(table1_markdown(res))
     for s in res["sampled_estimate"]:

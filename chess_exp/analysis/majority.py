@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,10 +299,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     cfg = _cli.resolve_config(MajorityConfig(), args)
-    try:
-        res = run_majority(cfg, args.out)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    res = _cli.run_or_report(run_majority, cfg, args.out)
+    if res is None:
         return 2
     for cap, per_t in [(f"<={c}", p) for c, p in res["caps"].items()] + [(f"bin to {c}", p) for c, p in res["bins"].items()]:
         for t, s in per_t.items():

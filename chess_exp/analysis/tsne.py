@@ -307,10 +307,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     cfg = _cli.resolve_config(TsneConfig(), args)
-    try:
-        res = run_tsne(cfg, args.out)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    res = _cli.run_or_report(run_tsne, cfg, args.out)
+    if res is None:
         return 2
     print(f"{res['n_positions']} positions from {res['n_games']} held-out games")
     print(f"ridge probe R² (held-out 30%): {res['ridge_probe_r2']}")
