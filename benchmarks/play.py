@@ -39,11 +39,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from chess_exp.engines import EngineLimit, StockfishPool  # noqa: E402
-from chess_exp.games import MatchConfig, ladder_specs, play_games  # noqa: E402
-from chess_exp.model import GPT, GPTConfig, load_model  # noqa: E402
-from chess_exp.players import EnginePlayer, ModelPlayer  # noqa: E402
-from chess_exp.tokenizers import get_tokenizer  # noqa: E402
+from chess_exp.play.engines import EngineLimit, StockfishPool  # noqa: E402
+from chess_exp.play.games import MatchConfig, ladder_specs, play_games  # noqa: E402
+from chess_exp.model.gpt import GPT, GPTConfig, load_model  # noqa: E402
+from chess_exp.play.players import EnginePlayer, ModelPlayer  # noqa: E402
+from chess_exp.data.tokenizers import get_tokenizer  # noqa: E402
 
 
 def _model(checkpoint: str | None) -> tuple[GPT, str]:
@@ -82,7 +82,7 @@ def _run(label: str, model: GPT, tokenizer: Any, *, policy: str, use_cache: bool
 
 def _real_games(n: int, max_plies: int) -> list[tuple[str, ...]]:
     """The SAN moves of the first ``n`` games of the shared lichess sample with >= 20 plies (capped)."""
-    from chess_exp.data import default_data_dir, read_games
+    from chess_exp.data.readers import default_data_dir, read_games
 
     path = default_data_dir() / "lichess_rapid_2014-2022_ahmed-ghaf-404.transcripts.csv.xz"
     out = []
@@ -107,7 +107,7 @@ def _replay(label: str, player: ModelPlayer, games: list[tuple[str, ...]], *, lo
     import chess
     import numpy as np
 
-    from chess_exp.players import MoveRequest
+    from chess_exp.play.players import MoveRequest
 
     torch.set_num_threads(threads)
     limit = EngineLimit.parse(args.limit)

@@ -1,4 +1,4 @@
-"""Training throughput of chess_exp.model.GPT, as a ratio against torch.nn.TransformerEncoder.
+"""Training throughput of chess_exp.model.gpt.GPT, as a ratio against torch.nn.TransformerEncoder.
 
 CPU (always): tokens/s of one full training step (forward, backward, AdamW step) of our GPT and
 of a baseline of the same size built from ``torch.nn.TransformerEncoder`` (pre-LN, GELU, no
@@ -28,8 +28,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from chess_exp.model import GPT, GPTConfig  # noqa: E402
-from chess_exp.train import PRESETS  # noqa: E402
+from chess_exp.model.gpt import GPT, GPTConfig  # noqa: E402
+from chess_exp.model.train import PRESETS  # noqa: E402
 
 
 class EncoderLM(nn.Module):

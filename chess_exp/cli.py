@@ -12,9 +12,9 @@ import importlib
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "prepare": ("chess_exp.prepare", "lichess PGN/CSV -> filtered, tokenised, memory-mapped arrays"),
-    "train": ("chess_exp.train", "train a GPT on prepared games (CPU, one GPU, or torchrun DDP)"),
-    "eval": ("chess_exp.evaluate", "play Stockfish at several temperatures and rate the model"),
+    "prepare": ("chess_exp.data.prepare", "lichess PGN/CSV -> filtered, tokenised, memory-mapped arrays"),
+    "train": ("chess_exp.model.train", "train a GPT on prepared games (CPU, one GPU, or torchrun DDP)"),
+    "eval": ("chess_exp.play.ladder", "play Stockfish at several temperatures and rate the model"),
     "experts": ("chess_exp.experts.cli", "synthetic experts with known policies: panels, generate, measure, demo"),
     "favor": ("chess_exp.analysis.favor", "denoising: favor of low temperature over tau=1 (Fig. 4, Table 1)"),
     "majority": ("chess_exp.analysis.majority", "human majority vote vs the human mixture on real games"),

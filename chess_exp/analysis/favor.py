@@ -211,7 +211,7 @@ def summarize_favor(arrays: StateArrays, tables: dict[str, np.ndarray], cfg: Fav
 def compute_favor(model: Any, tokenizer: Any, states: Sequence[ModelState], ranked_fn: RankedFn,
                   cfg: FavorConfig, *, progress: bool = False) -> tuple[StateArrays, dict[str, np.ndarray]]:
     """Model distributions (exact policy) and rewards for ``states``, then :func:`favor_tables`."""
-    from chess_exp.players import ModelPlayer
+    from chess_exp.play.players import ModelPlayer
 
     player = ModelPlayer(model, tokenizer, policy="exact")
     dists: list[tuple[list[chess.Move], np.ndarray]] = []
@@ -228,14 +228,14 @@ def compute_favor(model: Any, tokenizer: Any, states: Sequence[ModelState], rank
 
 
 def _load_records(cfg: FavorConfig, run_dir: Path) -> list:
-    from chess_exp.games import load_records
+    from chess_exp.play.games import load_records
 
     if cfg.games:
         records = load_records(cfg.games)
         if not records:
             raise FileNotFoundError(f"no games in {cfg.games}: expected a games.jsonl from `transcendence chess eval`")
         return records
-    from chess_exp.evaluate import EvalConfig, evaluate
+    from chess_exp.play.ladder import EvalConfig, evaluate
 
     games_dir = run_dir / "games"
     print(f"no --games given: playing {cfg.n_games} games at τ={cfg.game_temperature:g} against level "
@@ -249,8 +249,8 @@ def _load_records(cfg: FavorConfig, run_dir: Path) -> list:
 def run_favor(cfg: FavorConfig, out: str | Path, *, progress: bool = True) -> dict:
     import torch
 
-    from chess_exp.model import load_model
-    from chess_exp.tokenizers import get_tokenizer
+    from chess_exp.model.gpt import load_model
+    from chess_exp.data.tokenizers import get_tokenizer
 
     run_dir = _cli.start_run(out, cfg)
     torch.set_num_threads(cfg.threads)

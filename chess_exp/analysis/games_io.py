@@ -1,6 +1,6 @@
 """Reading the lichess sample for the data-only analyses (majority vote, diversity, t-SNE).
 
-Uses DATA's ``chess_exp.data.read_games(keep_evals=True)`` when it is available; otherwise a small
+Uses DATA's ``chess_exp.data.readers.read_games(keep_evals=True)`` when it is available; otherwise a small
 built-in PGN reader for the sample's format (headers, SAN moves, ``{ [%eval ...] }`` comments). Both
 yield objects with ``game_id, white_elo, black_elo, result, sans, evals``.
 """
@@ -21,7 +21,7 @@ SAMPLE_PGN = "lichess_rapid_2014-2022_ahmed-ghaf-404.pgn.xz"
 
 def default_data_dir() -> Path:
     try:
-        from chess_exp.data import default_data_dir as dd
+        from chess_exp.data.readers import default_data_dir as dd
         return Path(dd())
     except ImportError:
         env = os.environ.get("TRANSCENDENCE_DATA")
@@ -115,7 +115,7 @@ def iter_games(data: str | Path | None = None, *, keep_evals: bool = True,
     """Games of the sample PGN (``data`` = directory or file), in file order."""
     path = sample_pgn(data)
     try:
-        from chess_exp.data import read_games
+        from chess_exp.data.readers import read_games
         it = read_games(path, keep_evals=keep_evals)
     except ImportError:
         it = _fallback_read(path, keep_evals)

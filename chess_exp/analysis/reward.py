@@ -47,7 +47,7 @@ def default_cache_path() -> Path:
 def find_stockfish_path(path: str | None = None) -> str:
     """EVAL's ``find_stockfish`` when present, else $STOCKFISH_PATH, PATH, /usr/games/stockfish."""
     try:
-        from chess_exp.engines import find_stockfish  # EVAL's resolver, once it exists
+        from chess_exp.play.engines import find_stockfish  # EVAL's resolver, once it exists
         return find_stockfish(path)
     except ImportError:
         pass

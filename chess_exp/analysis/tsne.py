@@ -195,7 +195,7 @@ def knn_smoothness(y: np.ndarray, v: np.ndarray, k: int = 10) -> float:
 # ------------------------------------------------------------------------------------ run ---------
 
 def collect_positions(cfg: TsneConfig, tokenizer, block_size: int, *, rng: np.random.Generator) -> list[dict]:
-    from chess_exp.data import split_of
+    from chess_exp.data.readers import split_of
 
     out: list[dict] = []
     for game in iter_games(cfg.data or None, keep_evals=True):
@@ -243,8 +243,8 @@ def hidden_for(model, tokenizer, positions: list[dict]) -> np.ndarray:
 def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict:
     import torch
 
-    from chess_exp.model import load_model
-    from chess_exp.tokenizers import get_tokenizer
+    from chess_exp.model.gpt import load_model
+    from chess_exp.data.tokenizers import get_tokenizer
 
     run_dir = _cli.start_run(out, cfg)
     torch.set_num_threads(cfg.threads)
@@ -286,7 +286,7 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
         "corr_game_length_vs_decidedness": float(np.corrcoef(length, decided)[0, 1]),
     }
     # control: the same architecture, randomly initialised (is the structure learned?)
-    from chess_exp.model import GPT
+    from chess_exp.model.gpt import GPT
 
     torch.manual_seed(cfg.seed)
     control = GPT(model.config).to(cfg.device).eval()

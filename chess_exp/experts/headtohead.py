@@ -2,7 +2,7 @@
 
 A check that needs no Elo anchor: when the model loses every game against the Stockfish ladder, its
 score against the panel's own (weaker) experts still shows where it stands and whether lowering the
-temperature helps. Games go to ``<run>/h2h/`` (resumable, as every ``chess_exp.games`` run).
+temperature helps. Games go to ``<run>/h2h/`` (resumable, as every ``chess_exp.play.games`` run).
 
 ::
 
@@ -26,10 +26,10 @@ def head_to_head(run: Path, *, panel_name: str, opponents: Sequence[str], temper
 
     from chess_exp.experts.oracle import Oracle
     from chess_exp.experts.panel import build_experts, get_panel
-    from chess_exp.games import MatchConfig, ladder_specs, play_games, score_for
-    from chess_exp.model import load_model
-    from chess_exp.players import DistributionPlayer, ModelPlayer
-    from chess_exp.tokenizers import get_tokenizer
+    from chess_exp.play.games import MatchConfig, ladder_specs, play_games, score_for
+    from chess_exp.model.gpt import load_model
+    from chess_exp.play.players import DistributionPlayer, ModelPlayer
+    from chess_exp.data.tokenizers import get_tokenizer
 
     torch.set_num_threads(1)
     panel = get_panel(panel_name)

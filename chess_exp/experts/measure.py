@@ -51,7 +51,7 @@ class MeasureConfig:
     max_moves: int = MAX_MOVES  # full moves before a game is a draw (generation and rating)
     workers: int = 0  # processes for generation and prepare (0: all cores)
     val_fraction: float = 0.05  # share of the training games held out for validation loss (by game id hash)
-    train_preset: str = "small_cpu"  # chess_exp.train.PRESETS entry
+    train_preset: str = "small_cpu"  # chess_exp.model.train.PRESETS entry
     train_iters: int = 1200  # optimizer steps
     train_minutes: float = 0.0  # stop training after this much wall time (0: no limit)
     train_overrides: tuple[str, ...] = ()  # TrainConfig overrides, e.g. --train_overrides=--model.n_layer=6
@@ -69,7 +69,7 @@ class MeasureConfig:
     heldout_positions: int = 1000  # at most this many of their positions (evenly spaced)
     engines: int = 2  # Stockfish processes serving the ladder
     in_flight: int = 48  # rating games played at once
-    stockfish: str | None = None  # Stockfish binary (default: chess_exp.engines.find_stockfish)
+    stockfish: str | None = None  # Stockfish binary (default: chess_exp.play.engines.find_stockfish)
     cache_dir: Path | None = None  # oracle cache (default: <out>/cache)
 
 
@@ -159,7 +159,7 @@ def _train_stages(config: MeasureConfig, panel, timings: dict[str, float], *, pr
     t0 = time.perf_counter()
     data_dir = out / "data"
     if not (data_dir / "meta.json").exists():
-        from chess_exp.prepare import prepare
+        from chess_exp.data.prepare import prepare
         _log(f"preparing {train_pgn} -> {data_dir}")
         prepare([train_pgn], data_dir, tokenizer="move", workers=config.workers or 0, progress=progress,
                 val_fraction=config.val_fraction, force=True)
@@ -167,7 +167,7 @@ def _train_stages(config: MeasureConfig, panel, timings: dict[str, float], *, pr
 
     # 3. train
     t0 = time.perf_counter()
-    from chess_exp.train import PRESETS, checkpoint_path, train
+    from chess_exp.model.train import PRESETS, checkpoint_path, train
     if config.train_preset not in PRESETS:
         raise ValueError(f"train_preset: unknown {config.train_preset!r}; choose one of {', '.join(PRESETS)}")
     base = PRESETS[config.train_preset]
@@ -222,12 +222,12 @@ def _train_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def _rate(config: MeasureConfig, panel, ckpt: Path | None, *, progress: bool) -> dict[str, Any]:
-    from chess_exp.engines import EngineLimit, StockfishPool
-    from chess_exp.games import MatchConfig, ladder_specs, play_games, score_for
-    from chess_exp.model import load_model
-    from chess_exp.players import DistributionPlayer, EnginePlayer, ModelPlayer
-    from chess_exp.ratings import STOCKFISH_LEVEL_RATINGS, mle_elo
-    from chess_exp.tokenizers import get_tokenizer
+    from chess_exp.play.engines import EngineLimit, StockfishPool
+    from chess_exp.play.games import MatchConfig, ladder_specs, play_games, score_for
+    from chess_exp.model.gpt import load_model
+    from chess_exp.play.players import DistributionPlayer, EnginePlayer, ModelPlayer
+    from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, mle_elo
+    from chess_exp.data.tokenizers import get_tokenizer
 
     for level in config.levels:
         if level not in STOCKFISH_LEVEL_RATINGS:
@@ -302,7 +302,7 @@ def agreement(model, tokenizer, mixture: MixturePolicy, boards: list[chess.Board
     a model that learned nothing, ``uniform_p_on_argmax``), and the mean KL(mixture || model) in
     nats (``kl``).
     """
-    from chess_exp.players import ModelPlayer
+    from chess_exp.play.players import ModelPlayer
     from transcendence import argmax_policy
 
     player = ModelPlayer(model, tokenizer, policy="exact", temperature=1.0)
@@ -351,8 +351,8 @@ def heldout_positions(pgn: Path, limit: int) -> tuple[list[chess.Board], list[tu
 
 
 def _agreement_stage(config: MeasureConfig, panel, ckpt: Path, *, progress: bool) -> dict[str, Any]:
-    from chess_exp.model import load_model
-    from chess_exp.tokenizers import get_tokenizer
+    from chess_exp.model.gpt import load_model
+    from chess_exp.data.tokenizers import get_tokenizer
 
     if config.heldout_games <= 0:
         return {}

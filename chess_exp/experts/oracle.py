@@ -66,7 +66,7 @@ class EngineSpec:
 
 def _find_stockfish(path: str | None) -> str:
     try:  # EVAL's finder when it is there (one place for the search order and the error message)
-        from chess_exp.engines import find_stockfish
+        from chess_exp.play.engines import find_stockfish
         return str(find_stockfish(path))
     except ImportError:
         pass
@@ -91,7 +91,7 @@ class Oracle:
     cache_dir : path or None
         Directory of the on-disk cache (one file per limit and Stockfish version); None: memory only.
     stockfish : str or None
-        Path of the Stockfish binary (default: found as ``chess_exp.engines.find_stockfish`` does).
+        Path of the Stockfish binary (default: found as ``chess_exp.play.engines.find_stockfish`` does).
     """
 
     def __init__(self, spec: EngineSpec = EngineSpec(), *, cache_dir: str | Path | None = None,

@@ -13,10 +13,10 @@ import chess.pgn
 import numpy as np
 import pytest
 
-from chess_exp.engines import RandomPlayer
-from chess_exp.games import (GameSpec, MatchConfig, engine_adjudicator, ladder_specs, load_records,
+from chess_exp.play.engines import RandomPlayer
+from chess_exp.play.games import (GameSpec, MatchConfig, engine_adjudicator, ladder_specs, load_records,
                              play_games, score_for)
-from chess_exp.players import DistributionPlayer, MoveChoice, MoveRequest
+from chess_exp.play.players import DistributionPlayer, MoveChoice, MoveRequest
 
 FOOLS_MATE = ["f3", "e5", "g4", "Qh4#"]
 

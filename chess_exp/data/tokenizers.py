@@ -115,12 +115,12 @@ class CharTokenizer:
 
     def encode_game(self, sans: Sequence[str]) -> list[int]:
         """``;1.e4 e5 2.Nf3`` as ids."""
-        from chess_exp._pgn import sans_to_transcript
+        from chess_exp.data._pgn import sans_to_transcript
         return self.encode(";" + sans_to_transcript(list(sans)))
 
     def prefix(self, sans: Sequence[str]) -> list[int]:
         """The ids before the next move: ``;1.e4 e5 2.`` (White to move) or ``;1.e4 `` (Black)."""
-        from chess_exp._pgn import sans_to_transcript
+        from chess_exp.data._pgn import sans_to_transcript
         n = len(sans)
         text = ";" + sans_to_transcript(list(sans))
         if n == 0:

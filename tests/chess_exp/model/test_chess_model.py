@@ -1,4 +1,4 @@
-"""Invariants of chess_exp.model: causality, KV cache, exact continuation scores, shape of the net."""
+"""Invariants of chess_exp.model.gpt: causality, KV cache, exact continuation scores, shape of the net."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chess_exp.model import GPT, GPTConfig, score_continuations, load_model
+from chess_exp.model.gpt import GPT, GPTConfig, score_continuations, load_model
 
 VOCAB = 23
 SMALL = GPTConfig(vocab_size=VOCAB, block_size=48, n_layer=2, n_head=2, n_embd=16)
@@ -176,7 +176,7 @@ def test_config_validation():
 
 
 def test_load_model_round_trip(tmp_path, model):
-    from chess_exp.train import TrainConfig, save_checkpoint
+    from chess_exp.model.train import TrainConfig, save_checkpoint
     opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), "cpu")
     save_checkpoint(tmp_path / "checkpoints" / "ckpt.pt", model, opt, 7, TrainConfig(model=SMALL),
                     "move", {})

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chess_exp.tokenizers import CHAR_VOCAB, MOVE_VOCAB, get_tokenizer
+from chess_exp.data.tokenizers import CHAR_VOCAB, MOVE_VOCAB, get_tokenizer
 
 
 def _random_game(choices: list[int]) -> tuple[list[str], list[chess.Board], list[chess.Move]]:
@@ -119,7 +119,7 @@ def test_prefix_contract(name, game):
 def test_char_round_trip(game):
     """Invariant: decode(encode_game(sans)) is ';' + the paper's transcript, and the transcript's
     SAN words give back sans."""
-    from chess_exp.data import transcript
+    from chess_exp.data.readers import transcript
     tok = get_tokenizer("char")
     sans, _, _ = game
     text = tok.decode(tok.encode_game(sans))

@@ -205,7 +205,7 @@ def test_generated_games_are_legal_and_tagged(tmp_path, stockfish_path):
             assert h["Ending"] == outcome.termination.name.lower()
     assert seen == 6
     # the file feeds `chess prepare` unchanged: the data reader keeps every game
-    from chess_exp.data import ReadStats, read_games
+    from chess_exp.data.readers import ReadStats, read_games
     read_stats = ReadStats()
     games = list(read_games(out, stats=read_stats))
     assert len(games) == 6 and read_stats.kept == 6

@@ -13,7 +13,7 @@ Besides the training forward pass it offers what playing chess needs:
   legal move) after each game's prefix, with the prefix run once and all candidates of all games
   scored together. This is the model's exact move distribution f̂(move | game so far).
 - :meth:`GPT.hidden_states`: the last layer after the final LayerNorm (for the t-SNE analysis);
-- :func:`load_model`: a model and its metadata from a checkpoint written by ``chess_exp.train``.
+- :func:`load_model`: a model and its metadata from a checkpoint written by ``chess_exp.model.train``.
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ def _score_chunk(model: GPT, prefixes: list[list[int]], candidates: list[list[li
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
                ) -> tuple[GPT, dict[str, Any]]:
-    """Load a checkpoint written by ``chess_exp.train`` (a file, or a run dir holding one).
+    """Load a checkpoint written by ``chess_exp.model.train`` (a file, or a run dir holding one).
 
     Returns ``(model in eval mode, meta)`` where ``meta`` has at least "tokenizer" (its name),
     "config" (the GPTConfig as a dict), "step", and "train_config" when written by training.

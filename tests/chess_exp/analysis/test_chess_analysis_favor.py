@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from chess_exp.analysis import favor
-from chess_exp.model import GPT, GPTConfig
-from chess_exp.players import ModelPlayer
-from chess_exp.tokenizers import get_tokenizer
+from chess_exp.model.gpt import GPT, GPTConfig
+from chess_exp.play.players import ModelPlayer
+from chess_exp.data.tokenizers import get_tokenizer
 
 GAMES = [
     ("e4 e5 Nf3 Nc6 Bb5 a6 Ba4 Nf6 O-O Be7", 0.001, 1, "white"),

@@ -8,7 +8,7 @@ Writes, nanoGPT-style, into ``--out``:
 - ``meta.json``: tokenizer, vocabulary, counts, filters, split, source files with sha256, and what
   was dropped and why.
 
-The ``char`` path never replays a board (text-level checks only, see ``chess_exp._pgn``) unless
+The ``char`` path never replays a board (text-level checks only, see ``chess_exp.data._pgn``) unless
 ``--check-legal`` is given; the ``move`` path replays every game with python-chess, spread over
 ``--workers`` processes, and drops games with an illegal move.
 
@@ -35,10 +35,11 @@ from typing import Iterator
 import chess
 import numpy as np
 
-from chess_exp import _pgn, data
-from chess_exp._pgn_replay import push_light, replay_ids, san_to_move
-from chess_exp.data import Filters, ReadStats, split_of
-from chess_exp.tokenizers import get_tokenizer
+from chess_exp.data import _pgn
+from chess_exp.data import readers as data
+from chess_exp.data._pgn_replay import push_light, replay_ids, san_to_move
+from chess_exp.data.readers import Filters, ReadStats, split_of
+from chess_exp.data.tokenizers import get_tokenizer
 
 __all__ = ["add_arguments", "main", "prepare", "load_prepared", "iter_games_tokens"]
 
@@ -99,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
 # --- workers (move path, and --check-legal on the char path) ----------------------------------
 
 class _Replayer:
-    """Replays transcripts (fast SAN resolution, see ``chess_exp._pgn_replay``)."""
+    """Replays transcripts (fast SAN resolution, see ``chess_exp.data._pgn_replay``)."""
 
     def __init__(self, tokenizer: str):
         self.tok = get_tokenizer("move")
@@ -367,7 +368,7 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
         "counts": counts,
         "filters": asdict(filters),
         "val_fraction": val_fraction,
-        "split": "blake2b-64 of the game id < val_fraction * 2**64 -> val (chess_exp.data.split_of)",
+        "split": "blake2b-64 of the game id < val_fraction * 2**64 -> val (chess_exp.data.readers.split_of)",
         "dedupe": dedupe,
         "check_legal": replay,
         "sources": sources,

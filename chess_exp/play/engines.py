@@ -9,7 +9,7 @@ An :class:`Engine` answers one question, ``play(board, rng=...) -> chess.Move``.
 - :class:`RandomPlayer`, a uniformly random legal move (a baseline and a test opponent).
 
 :class:`StockfishPool` runs several Stockfish processes side by side so that many games can be in
-flight at once (``chess_exp.games``).
+flight at once (``chess_exp.play.games``).
 
 Skill Level and repeatability
 -----------------------------
@@ -159,7 +159,7 @@ class Engine(Protocol):
 class RandomPlayer:
     """A uniformly random legal move: a baseline and a test opponent.
 
-    Implements both :class:`Engine` and ``chess_exp.players.Player``.
+    Implements both :class:`Engine` and ``chess_exp.play.players.Player``.
     """
 
     def __init__(self, name: str = "random") -> None:
@@ -172,7 +172,7 @@ class RandomPlayer:
         return moves[int(rng.integers(len(moves)))]
 
     def choose(self, requests: Sequence[Any]) -> list[Any]:
-        from chess_exp.players import MoveChoice
+        from chess_exp.play.players import MoveChoice
         return [MoveChoice(move=self.play(r.board, rng=r.rng)) for r in requests]
 
 

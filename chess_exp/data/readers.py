@@ -9,7 +9,7 @@ Inputs (all streamed in constant memory, compressed or not):
 Every game comes out as a :class:`Game` with its moves as SAN. Malformed games are skipped and
 counted by reason in a :class:`ReadStats`; a reader never raises on a bad game.
 
->>> from chess_exp.data import transcript, in_cap, split_of
+>>> from chess_exp.data.readers import transcript, in_cap, split_of
 >>> transcript(["e4", "e5", "Nf3"])
 '1.e4 e5 2.Nf3'
 """
@@ -30,9 +30,9 @@ from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple
 
 import chess
 
-from chess_exp import _pgn
-from chess_exp._pgn import Malformed
-from chess_exp._pgn_replay import push_light, replay_ids, san_to_move
+from chess_exp.data import _pgn
+from chess_exp.data._pgn import Malformed
+from chess_exp.data._pgn_replay import push_light, replay_ids, san_to_move
 
 __all__ = ["Game", "ReadStats", "Filters", "default_data_dir", "read_games", "in_cap", "split_of",
            "transcript", "open_binary", "input_format", "check_legal_sans", "time_control_speed",
@@ -51,7 +51,7 @@ def default_data_dir() -> Path:
     env = os.environ.get("TRANSCENDENCE_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @dataclass(frozen=True)
@@ -416,7 +416,7 @@ def read_games(path: str | os.PathLike, *, keep_evals: bool = False, stats: Read
         part of any transcript).
     stats : a :class:`ReadStats` that counts games seen, kept, and malformed games by reason.
     check_legal : replay every game with python-chess and skip (as ``illegal_move``) any game with an
-        illegal move. Without it only the board-free checks of ``chess_exp._pgn`` run (much faster).
+        illegal move. Without it only the board-free checks of ``chess_exp.data._pgn`` run (much faster).
 
     Malformed games (truncated, illegal moves, unknown characters, bad headers, non-UTF-8 bytes, ...)
     are skipped and counted; the reader never raises on a bad game. It raises ValueError for a

@@ -13,10 +13,10 @@ import chess.engine
 import numpy as np
 import pytest
 
-from chess_exp.engines import (EngineLimit, RandomPlayer, Stockfish, StockfishNotFound, StockfishPool,
+from chess_exp.play.engines import (EngineLimit, RandomPlayer, Stockfish, StockfishNotFound, StockfishPool,
                                find_stockfish, pick_skill_move)
-from chess_exp.games import MatchConfig, ladder_specs, load_records, play_games, score_for
-from chess_exp.players import EnginePlayer, MoveChoice, MoveRequest
+from chess_exp.play.games import MatchConfig, ladder_specs, load_records, play_games, score_for
+from chess_exp.play.players import EnginePlayer, MoveChoice, MoveRequest
 
 FAST = EngineLimit(kind="nodes", value=2000)
 
@@ -179,7 +179,7 @@ def test_engine_crash_or_hang_mid_game_loses_no_game(stockfish_path: str, tmp_pa
 
 @pytest.mark.engine
 def test_engine_adjudication_with_real_stockfish(stockfish_path: str) -> None:
-    from chess_exp.games import engine_adjudicator
+    from chess_exp.play.games import engine_adjudicator
 
     white_up = chess.Board("4k3/8/8/8/8/8/8/QQQQK3 w - - 0 1")
     black_up = chess.Board("qqqqk3/8/8/8/8/8/8/4K3 w - - 0 1")

@@ -1,4 +1,4 @@
-"""Train the GPT of ``chess_exp.model`` on prepared games (PAPER.md §3.4), nanoGPT-style.
+"""Train the GPT of ``chess_exp.model.gpt`` on prepared games (PAPER.md §3.4), nanoGPT-style.
 
 One loop for a laptop CPU, one GPU, or many processes under ``torchrun`` (DDP; gloo on CPU, NCCL
 on CUDA): AdamW (betas 0.9/0.95, weight decay on matrices only), linear warm-up then cosine decay,
@@ -19,7 +19,7 @@ Command line::
 
     transcendence chess train --preset small_cpu --data runs/data/move-1300 --out runs/small_cpu-1300 \\
         --max_iters=3000 --num_threads=1
-    torchrun --nproc_per_node=4 -m chess_exp.train --preset paper_50m --data DIR --out runs/p50m
+    torchrun --nproc_per_node=4 -m chess_exp.model.train --preset paper_50m --data DIR --out runs/p50m
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from chess_exp.model import GPT, GPTConfig
+from chess_exp.model.gpt import GPT, GPTConfig
 from transcendence.config import apply_overrides, config_to_dict, write_run_metadata
 
 __all__ = ["TrainConfig", "PRESETS", "train", "load_split", "get_batch", "next_move_accuracy",
@@ -255,7 +255,7 @@ def legal_move_accuracy(model: GPT, tokenizer: Any, games: list[list[str]], *,
 def _legal_move_accuracy(model: GPT, tokenizer: Any, games: list[list[str]],
                          positions_per_call: int) -> tuple[float, int]:
     import chess
-    from chess_exp.model import score_continuations
+    from chess_exp.model.gpt import score_continuations
 
     correct = total = 0
     prefixes: list[list[int]] = []
@@ -316,7 +316,7 @@ def _special_ids(meta: dict[str, Any]) -> tuple[int, ...]:
             ids.append(value)
     if not ids:
         try:
-            from chess_exp.tokenizers import get_tokenizer
+            from chess_exp.data.tokenizers import get_tokenizer
             tok = get_tokenizer(tokenizer_name(meta))
             ids = [tok.start_id] + ([tok.end_id] if tok.end_id is not None else [])
         except (ImportError, ValueError, KeyError):
@@ -336,8 +336,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     (0 = all), and ``val_legal_move_acc`` (argmax over legal moves, see :func:`legal_move_accuracy`)
     over the first ``legal_games``. Written to ``run_dir/heldout.json``.
     """
-    from chess_exp.model import load_model
-    from chess_exp.tokenizers import get_tokenizer
+    from chess_exp.model.gpt import load_model
+    from chess_exp.data.tokenizers import get_tokenizer
 
     model, meta = load_model(run_dir)
     val, train_split = load_split(data_dir, "val"), load_split(data_dir, "train")
@@ -683,8 +683,8 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m chess_exp.train / torchrun -m chess_exp.train
-    parser = argparse.ArgumentParser(prog="python -m chess_exp.train", description=__doc__.split("\n")[0])
+if __name__ == "__main__":  # python -m chess_exp.model.train / torchrun -m chess_exp.model.train
+    parser = argparse.ArgumentParser(prog="python -m chess_exp.model.train", description=__doc__.split("\n")[0])
     add_arguments(parser)
     ns, extra = parser.parse_known_args()
     ns.overrides = extra

@@ -16,11 +16,11 @@ import chess
 import numpy as np
 import pytest
 
-from chess_exp import data
-from chess_exp._pgn import transcript_to_sans
-from chess_exp.data import SAMPLE_CSV, SAMPLE_PGN, ReadStats, read_games
-from chess_exp.prepare import iter_games_tokens, prepare
-from chess_exp.tokenizers import get_tokenizer
+from chess_exp.data import readers as data
+from chess_exp.data._pgn import transcript_to_sans
+from chess_exp.data.readers import SAMPLE_CSV, SAMPLE_PGN, ReadStats, read_games
+from chess_exp.data.prepare import iter_games_tokens, prepare
+from chess_exp.data.tokenizers import get_tokenizer
 
 pytestmark = pytest.mark.data
 

@@ -1,6 +1,6 @@
 """The game loop: many games in flight, batched players, PGN + JSONL per game, resumable.
 
-:func:`play_games` plays a list of :class:`GameSpec` between named :class:`~chess_exp.players.Player`
+:func:`play_games` plays a list of :class:`GameSpec` between named :class:`~chess_exp.play.players.Player`
 objects. All games that wait for the same player are handed to it in one ``choose`` call (a model
 scores them in one batch; a Stockfish pool searches them in parallel), and different players' calls
 run at the same time, so the model and the engines keep both cores busy.
@@ -35,7 +35,7 @@ import chess
 import chess.pgn
 import numpy as np
 
-from chess_exp.players import MoveChoice, MoveRequest, Player
+from chess_exp.play.players import MoveChoice, MoveRequest, Player
 
 __all__ = ["GameSpec", "GameRecord", "MatchConfig", "play_games", "ladder_specs", "load_records",
            "record_to_pgn", "engine_adjudicator", "game_seed", "score_for"]

@@ -1,4 +1,4 @@
-"""Text-level PGN/transcript parsing without replaying boards (the fast path of ``chess_exp.data``).
+"""Text-level PGN/transcript parsing without replaying boards (the fast path of ``chess_exp.data.readers``).
 
 Everything here works on ``bytes`` with a handful of C-level regex and ``bytes`` operations per
 game, which is what makes the ``char`` preparation path fast. What is checked without a board:

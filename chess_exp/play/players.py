@@ -2,13 +2,13 @@
 
 A :class:`Player` receives the positions of many games at once (``choose(requests)``) and answers
 with one :class:`MoveChoice` per game, so that a model can score all of them in one batch and a
-:class:`~chess_exp.engines.StockfishPool` can search them in parallel. Each request carries the
+:class:`~chess_exp.play.engines.StockfishPool` can search them in parallel. Each request carries the
 game's own NumPy generator: a player draws all its randomness from it, which makes every game
 repeatable whatever else is in flight.
 
 - :class:`DistributionPlayer` samples from an exact move distribution (a :data:`MovePolicy`) after
   ``transcendence.temper`` (temperature 0 = argmax, uniform over ties): the theory's object.
-- :class:`EnginePlayer` asks a Stockfish pool at a Skill Level; :class:`~chess_exp.engines.RandomPlayer`
+- :class:`EnginePlayer` asks a Stockfish pool at a Skill Level; :class:`~chess_exp.play.engines.RandomPlayer`
   plays uniformly random legal moves.
 - :class:`ModelPlayer` plays a trained GPT with the ``exact`` policy (every legal move scored,
   tempered at the move level) or the paper's ``sampled`` character protocol.
@@ -25,7 +25,7 @@ import numpy as np
 from transcendence import temper
 
 if TYPE_CHECKING:
-    from chess_exp.engines import StockfishPool
+    from chess_exp.play.engines import StockfishPool
 
 __all__ = ["Player", "MoveRequest", "MoveChoice", "MovePolicy", "DistributionPlayer", "EnginePlayer",
            "ModelPlayer", "PrefixCache", "RESULT_STRINGS", "sample_index", "length_groups", "parse_sampled_move"]
@@ -136,7 +136,7 @@ def _pick(moves: Sequence[chess.Move], probs: np.ndarray, temperature: float, mo
 
 
 class EnginePlayer:
-    """Stockfish at one Skill Level, served by a :class:`~chess_exp.engines.StockfishPool`."""
+    """Stockfish at one Skill Level, served by a :class:`~chess_exp.play.engines.StockfishPool`."""
 
     def __init__(self, pool: "StockfishPool", level: int, *, name: str | None = None) -> None:
         self.pool = pool
@@ -163,7 +163,7 @@ class PrefixCache:
 
     A game's prompt only grows (two plies per model move), so each move runs just the new tokens
     through the model instead of the whole game. :meth:`prefill` assembles the cached prompts of a
-    batch of games into one padded :class:`chess_exp.model.KVCache` (``valid`` masks the padding),
+    batch of games into one padded :class:`chess_exp.model.gpt.KVCache` (``valid`` masks the padding),
     runs all games' new tokens in one forward pass, stores the grown entries and returns the batch
     cache plus the logits after each prompt. ``key=None`` computes a prompt from scratch without
     storing it. Entries are dropped with :meth:`drop` (the game loop calls ``game_over``) or,
@@ -314,7 +314,7 @@ class ModelPlayer:
     """A trained GPT as a player, batched across games.
 
     ``policy="exact"``: every legal move's continuation (``tokenizer.move_tokens``) is scored after
-    the game's prefix with :func:`chess_exp.model.score_continuations` (one batch for all games),
+    the game's prefix with :func:`chess_exp.model.gpt.score_continuations` (one batch for all games),
     giving the model's distribution over legal moves, softmax of the summed log-probabilities;
     ``transcendence.temper`` then applies the temperature at the move level (0 = argmax, uniform
     ties). Works with both tokenizers.
@@ -389,7 +389,7 @@ class ModelPlayer:
     def move_distributions(self, boards: Sequence[chess.Board], sans: Sequence[Sequence[str]]
                            ) -> list[tuple[list[chess.Move], np.ndarray]]:
         """The model's exact distribution over the legal moves of each position (one batch)."""
-        from chess_exp.model import score_continuations
+        from chess_exp.model.gpt import score_continuations
         block = self.model.config.block_size
         prefixes, candidates, legal = [], [], []
         for board, history in zip(boards, sans):

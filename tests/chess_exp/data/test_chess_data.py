@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chess_exp import _pgn
-from chess_exp._pgn_replay import san_to_move
-from chess_exp.data import Filters, Game, ReadStats, in_cap, read_games, split_of, time_control_speed, transcript
-from chess_exp.prepare import add_arguments, iter_games_tokens, load_prepared, main, prepare
-from chess_exp.tokenizers import get_tokenizer
+from chess_exp.data import _pgn
+from chess_exp.data._pgn_replay import san_to_move
+from chess_exp.data.readers import Filters, Game, ReadStats, in_cap, read_games, split_of, time_control_speed, transcript
+from chess_exp.data.prepare import add_arguments, iter_games_tokens, load_prepared, main, prepare
+from chess_exp.data.tokenizers import get_tokenizer
 
 
 def pgn_game(gid: str, movetext: str, *, result: str = "1-0", white_elo: str = "900",
@@ -206,7 +206,7 @@ def test_bad_arguments_raise_value_error(tmp_path):
 
 
 def test_game_ids_from_lichess_urls():
-    from chess_exp.data import _game_id_from_site
+    from chess_exp.data.readers import _game_id_from_site
     assert _game_id_from_site("https://lichess.org/QU5UMayF") == "QU5UMayF"
     assert _game_id_from_site("https://lichess.org/QU5UMayFab12/black") == "QU5UMayF"
     assert _game_id_from_site(b"https://lichess.org/QU5UMayF#34") == "QU5UMayF"
@@ -332,7 +332,7 @@ def test_push_light_matches_push(choices):
     """Invariant: after any sequence of legal moves (castling, en passant and promotions included,
     they are favoured), push_light leaves the same pieces, side to move, castling rights, en passant
     square and legal moves as python-chess's push."""
-    from chess_exp._pgn_replay import push_light
+    from chess_exp.data._pgn_replay import push_light
     a, b = chess.Board(), chess.Board()
     for c in choices:
         legal = list(a.legal_moves)
@@ -391,7 +391,7 @@ def test_prepare_output_does_not_depend_on_workers(tmp_path):
 def test_transcript_normalisation_accepts_only_vocabulary_text(text):
     """Invariant: normalise_transcript either raises Malformed (a counted reason) or returns a
     transcript made only of the char vocabulary, starting with '1.'."""
-    from chess_exp.tokenizers import CHAR_VOCAB
+    from chess_exp.data.tokenizers import CHAR_VOCAB
     try:
         t = _pgn.normalise_transcript(text.encode())
     except _pgn.Malformed as exc:
@@ -409,7 +409,7 @@ def test_whole_game_bitboard_replay_matches_python_chess(choices):
     """Invariant: replay_ids gives python-chess's moves for a random game (castling, en passant,
     promotions and captures favoured), the right id for every legal next move, and for probe SANs
     it rejects exactly what Board.parse_san rejects (or defers an odd spelling as "other")."""
-    from chess_exp._pgn_replay import replay_ids
+    from chess_exp.data._pgn_replay import replay_ids
     table = get_tokenizer("move")._table
 
     def mid(m: chess.Move) -> int:

@@ -1,4 +1,4 @@
-"""chess_exp.train on synthetic prepared data: schedule, data order, CLI overrides, resume after
+"""chess_exp.model.train on synthetic prepared data: schedule, data order, CLI overrides, resume after
 SIGKILL, DDP under torchrun (gloo, 2 processes)."""
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from chess_exp.model import load_model
-from chess_exp.train import (PRESETS, TrainConfig, get_batch, learning_rate, load_split, resolve_config,
+from chess_exp.model.gpt import load_model
+from chess_exp.model.train import (PRESETS, TrainConfig, get_batch, learning_rate, load_split, resolve_config,
                              step_rows, train, add_arguments)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 VOCAB = 24
 
 
@@ -93,7 +93,7 @@ def test_data_order_is_a_function_of_seed_and_step(data_dir):
 
 
 def test_weight_decay_on_matrices_only():
-    from chess_exp.model import GPT
+    from chess_exp.model.gpt import GPT
     model = GPT(PRESETS["tiny"].model)
     opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), "cpu")
     decay, no_decay = opt.param_groups
@@ -149,7 +149,7 @@ def test_tiny_training_beats_the_unigram_baseline(data_dir, tmp_path):
 
 
 def _cmd(data_dir: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "chess_exp.train", "--preset", "tiny", "--data", str(data_dir),
+    return [sys.executable, "-m", "chess_exp.model.train", "--preset", "tiny", "--data", str(data_dir),
             "--out", str(out), "--num_threads=1", "--batch_size=32", "--max_iters=60",
             "--ckpt_interval=5", "--eval_interval=20", "--log_interval=1", *extra]
 
@@ -194,9 +194,9 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(data_dir
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     common = ["--preset", "tiny", "--data", str(data_dir), "--num_threads=1", "--grad_accum=2",
               "--max_iters=8", "--eval_interval=4", "--log_interval=1"]
-    subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "chess_exp.train", *common,
+    subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "chess_exp.model.train", *common,
                     "--out", str(tmp_path / "ddp")], check=True, env=env, capture_output=True, cwd=REPO)
-    subprocess.run([sys.executable, "-m", "chess_exp.train", *common, "--out", str(tmp_path / "one")],
+    subprocess.run([sys.executable, "-m", "chess_exp.model.train", *common, "--out", str(tmp_path / "one")],
                    check=True, env=env, capture_output=True, cwd=REPO)
     ddp = [(r["step"], r["loss"]) for r in records(tmp_path / "ddp", "train")]
     one = [(r["step"], r["loss"]) for r in records(tmp_path / "one", "train")]

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from chess_exp.games import GameRecord, GameSpec, MatchConfig, play_games, score_for
-from chess_exp.ratings import STOCKFISH_LEVEL_RATINGS, glicko2_sequential, mle_elo, wdl_table
+from chess_exp.play.games import GameRecord, GameSpec, MatchConfig, play_games, score_for
+from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, glicko2_sequential, mle_elo, wdl_table
 
 __all__ = ["EvalConfig", "add_arguments", "main", "evaluate", "summarize", "eval_specs"]
 
@@ -100,11 +100,11 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     """Play (or resume) all games of ``config``, rate them, write results; return the results dict."""
     import torch
 
-    from chess_exp.engines import EngineLimit, StockfishPool
-    from chess_exp.games import engine_adjudicator
-    from chess_exp.model import load_model
-    from chess_exp.players import EnginePlayer, ModelPlayer
-    from chess_exp.tokenizers import get_tokenizer
+    from chess_exp.play.engines import EngineLimit, StockfishPool
+    from chess_exp.play.games import engine_adjudicator
+    from chess_exp.model.gpt import load_model
+    from chess_exp.play.players import EnginePlayer, ModelPlayer
+    from chess_exp.data.tokenizers import get_tokenizer
     from transcendence.config import write_run_metadata
 
     _validate(config)
@@ -273,7 +273,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _validate(config: EvalConfig) -> None:
-    from chess_exp.engines import EngineLimit
+    from chess_exp.play.engines import EngineLimit
     EngineLimit.parse(config.limit)
     if not config.temperatures or any(not (t >= 0 and math.isfinite(t)) for t in config.temperatures):
         raise ValueError(f"temperatures={config.temperatures}: need one or more finite values >= 0")
