@@ -26,100 +26,17 @@ import numpy as np
 
 import transcendence as tr
 from theory import _construct, _random
+from theory import prop3, prop4
 from theory._base import Conclusion, Counterexample, Instance, Statement
+from theory._lowtemp import (MODES, argmax_differs_from_optimal, low_temperature_conclusion,  # noqa: F401
+                             low_temperature_threshold)
 
-MODES = ("logit", "prob")
 #: Relative offset for "just below" and "just above" the critical temperature.
 NEAR = 1e-4
 #: Grid density passed to ``critical_temperature`` (its default is 32). The check below scans
 #: (0, τ*) itself at 16 points per decade or more, so a dip the coarser search misses is caught.
 POINTS_PER_DECADE = 8
 
-
-def low_temperature_threshold(instance: Instance, *, mode: str = "logit", budget: float,
-                              side: str = "loss") -> float:
-    r"""An explicit :math:`\tau_0` with :math:`|R(\hat f_\tau) - R(\hat f_{\max})|` one-sidedly
-    bounded by ``budget`` for every :math:`\tau \in (0, \tau_0]`.
-
-    ``side="loss"``: :math:`R(\hat f_\tau) \ge R(\hat f_{\max}) - \text{budget}`;
-    ``side="gain"``: :math:`R(\hat f_\tau) \le R(\hat f_{\max}) + \text{budget}`.
-
-    Per input :math:`x`, let :math:`T_x` be the argmax set of :math:`\hat f(\cdot\mid x)`, :math:`m_x`
-    its maximum and :math:`O_x` the other outputs (in logit mode only those with
-    :math:`\hat f > 0`; zeros stay zero). Then :math:`\hat f_\tau = (1-\varepsilon_x) u_{T_x} +
-    \varepsilon_x \nu_x` with :math:`\nu_x` a distribution on :math:`O_x` and
-
-    .. math::
-
-        \varepsilon_x \le \frac{|O_x|}{|T_x|}\,\kappa_x^{1/\tau}, \qquad
-        \kappa_x = \max_{y \in O_x} \frac{\hat f(y\mid x)}{m_x} \ \text{(logit)}, \quad
-        \kappa_x = e^{-(m_x - \max_{O_x} \hat f)} \ \text{(prob)},
-
-    so :math:`R(\hat f_{\max}) - R(\hat f_\tau) \le \sum_x p(x) \varepsilon_x L_x \le C \kappa^{1/\tau}`
-    with :math:`L_x = \max_{y \in O_x} (r_x(u_{T_x}) - r(x, y))_+` (``side="gain"``: the positive
-    part the other way), :math:`C = \sum_x p(x) |O_x| L_x / |T_x|` and :math:`\kappa` the largest
-    :math:`\kappa_x` over inputs that contribute. Hence :math:`\tau_0 = \ln(1/\kappa)/\ln(C/\text{budget})`,
-    or ``inf`` when :math:`C \le` budget. Exact ties are assumed inside :math:`T_x` (near-ties within
-    ``transcendence.ARGMAX_ATOL`` shift the bound by about 1e-12/τ).
-    """
-    if not budget > 0:
-        raise ValueError(f"budget: must be > 0, got {budget!r}")
-    if side not in ("loss", "gain"):
-        raise ValueError(f"side: must be 'loss' or 'gain', got {side!r}")
-    q = instance.mixture()
-    argmax = tr.argmax_policy(q)
-    tied = argmax > 0
-    others = ~tied & (q > 0) if mode == "logit" else ~tied
-    r = instance.reward
-    tied_reward = np.einsum("xy,xy->x", argmax, r)                    # r_x(u_T)
-    diff = (tied_reward[:, None] - r) if side == "loss" else (r - tied_reward[:, None])
-    worst = np.where(others, np.maximum(diff, 0.0), 0.0).max(axis=1)  # L_x
-    weight = instance.test_dist * others.sum(axis=1) * worst / tied.sum(axis=1)
-    contributing = weight > 0
-    if not contributing.any():
-        return math.inf
-    c_total = float(weight.sum())
-    top = q.max(axis=1)
-    runner_up = np.where(others, q, -np.inf).max(axis=1)
-    if mode == "logit":
-        log_kappa = np.log(runner_up[contributing] / top[contributing])   # < 0
-    else:
-        log_kappa = -(top[contributing] - runner_up[contributing])
-    kappa_log = float(log_kappa.max())
-    if c_total <= budget:
-        return math.inf
-    return -kappa_log / math.log(c_total / budget)
-
-
-
-def low_temperature_conclusion(instance: Instance, delta: float, margin: float, where: str,
-                               values: dict) -> Conclusion:
-    """Given an argmax margin ``delta`` > 0, check that f̂_τ keeps at least δ/2 of it at τ0, τ0/10
-    and τ0/1000 in both modes (τ0 = :func:`low_temperature_threshold` with budget δ/2)."""
-    for mode in MODES:
-        tau0 = low_temperature_threshold(instance, mode=mode, budget=delta / 2)
-        values[f"tau0_{mode}"] = tau0
-        anchor = tau0 if math.isfinite(tau0) else 1e3
-        taus = anchor * np.array([1.0, 0.1, 1e-3])
-        m = instance.margins(taus, mode=mode)
-        i = int(np.argmin(m))
-        if m[i] < delta / 2 - 1e-12:
-            return Conclusion(False, float(m[i]), f"{mode}: τ = {taus[i]:.4g} does not transcend", values)
-        if m[i] < margin:
-            margin, where = float(m[i]), f"{mode}, τ = {taus[i]:.3g}"
-    return Conclusion(True, margin, where, values)
-
-
-def argmax_differs_from_optimal(instance: Instance) -> Conclusion | None:
-    """A failed Conclusion naming the first input where the mixture's argmax is not f*, else None
-    (Props. 3 and 4 both conclude f̂_max = f*)."""
-    f_star = tr.optimal_policy(instance.reward)
-    argmax = tr.argmax_policy(instance.mixture())
-    diff = np.abs(argmax - f_star).max(axis=1)
-    if diff.max() > 1e-12:
-        x = int(np.argmax(diff))
-        return Conclusion(False, -float(diff[x]), f"input {x}: argmax ≠ f*")
-    return None
 
 def hypotheses(instance: Instance) -> bool:
     """The argmax predictor transcends: R(f̂_max) > max_i R(f_i) (beyond ``MARGIN_TOL``)."""
@@ -183,10 +100,8 @@ def sample(rng: np.random.Generator, *, n_experts: int | None = None, n_inputs: 
     fifth are Prop. 3 or Prop. 4 instances instead."""
     u = rng.random()
     if u < 0.1:
-        from theory import prop3
         return prop3.sample(rng, n_experts=n_experts, n_inputs=n_inputs, n_outputs=n_outputs)
     if u < 0.2 and (n_experts is None or n_experts >= 2) and (n_inputs is None or n_inputs >= 2):
-        from theory import prop4
         return prop4.sample(rng, n_experts=n_experts, n_inputs=n_inputs, n_outputs=n_outputs)
     k, n_x, n_y = _random.sizes(rng, n_experts, n_inputs, n_outputs)
     experts, reward, tests, input_dists, weights = _construct.decisive(rng, k, n_x, n_y, sign=1)

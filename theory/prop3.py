@@ -12,7 +12,7 @@ expert by the closed form
 
 which is positive iff :math:`r(x,\cdot)` is non-constant at some input of the test support (the
 paper assumes it at every input). By Prop. 2, low temperatures transcend; the explicit threshold
-:math:`\tau_0` of :func:`theory.prop2.low_temperature_threshold` is checked in both modes.
+:math:`\tau_0` of :func:`theory._lowtemp.low_temperature_threshold` is checked in both modes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import transcendence as tr
 from theory import _random
 from theory._base import Conclusion, Counterexample, Instance, Statement, reward_tol
-from theory.prop2 import argmax_differs_from_optimal, low_temperature_conclusion
+from theory._lowtemp import argmax_differs_from_optimal, low_temperature_conclusion
 
 
 def noise_level(instance: Instance) -> float | None:

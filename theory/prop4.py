@@ -23,7 +23,7 @@ import transcendence as tr
 from theory import _random
 from theory._base import (Conclusion, Counterexample, Instance, Statement, reward_tol,
                           shared_input_distribution)
-from theory.prop2 import argmax_differs_from_optimal, low_temperature_conclusion
+from theory._lowtemp import argmax_differs_from_optimal, low_temperature_conclusion
 
 
 def _gap(instance: Instance) -> np.ndarray:
