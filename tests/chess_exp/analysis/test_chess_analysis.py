@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chess_exp.analysis import diversity, majority
-from chess_exp.analysis.games_io import SimpleGame, iter_games
+from chess_exp.analysis.games_io import Game as SimpleGame
+from chess_exp.analysis.games_io import iter_games
 from chess_exp.analysis.reward import RewardCache, RewardOracle, eval_to_reward, terminal_reward
 from chess_exp.analysis.stats import bootstrap_mean, entropy_bits, normalized_entropy, top_share
 
