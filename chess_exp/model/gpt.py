@@ -13,16 +13,14 @@ Besides the training forward pass it offers what playing chess needs:
   legal move) after each game's prefix, with the prefix run once and all candidates of all games
   scored together. This is the model's exact move distribution f̂(move | game so far).
 - :meth:`GPT.hidden_states`: the last layer after the final LayerNorm (for the t-SNE analysis);
-- :func:`load_model`: a model and its metadata from a checkpoint written by ``chess_exp.model.train``.
+- :func:`load_model`: a model and its metadata from a checkpoint (see ``chess_exp.model.checkpoints``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -358,31 +356,13 @@ def _score_chunk(model: GPT, prefixes: list[list[int]], candidates: list[list[li
     model.train(was_training)
 
 
-def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
-               ) -> tuple[GPT, dict[str, Any]]:
-    """Load a checkpoint written by ``chess_exp.model.train`` (a file, or a run dir holding one).
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu", *,
+               tokenizer: str | None = None, step: int | None = None) -> tuple[GPT, dict[str, Any]]:
+    """Load a checkpoint (ours, a nanoGPT-style one, or a weights-only export): ``(model, meta)``.
 
-    Returns ``(model in eval mode, meta)`` where ``meta`` has at least "tokenizer" (its name),
-    "config" (the GPTConfig as a dict), "step", and "train_config" when written by training.
+    The one loader is :func:`chess_exp.model.checkpoints.load_checkpoint`; ``meta`` always has
+    "tokenizer" (its name), "step" and "config" (the GPTConfig as a dict).
     """
-    path = Path(path)
-    if path.is_dir():
-        for candidate in (path / "checkpoints" / "ckpt.pt", path / "ckpt.pt"):
-            if candidate.exists():
-                path = candidate
-                break
-        else:
-            raise ValueError(f"no checkpoint in {path}: expected checkpoints/ckpt.pt (written by "
-                             "`transcendence chess train`)")
-    if not path.exists():
-        raise ValueError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location=device, weights_only=False)
-    names = {f.name for f in dataclasses.fields(GPTConfig)}
-    config = GPTConfig(**{k: v for k, v in ckpt["config"].items() if k in names})
-    model = GPT(config)
-    state = {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in ckpt["model"].items()}
-    model.load_state_dict(state)
-    model.to(device).eval()
-    meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer")}
-    meta["path"] = str(path)
-    return model, meta
+    from chess_exp.model.checkpoints import load_model as _load
+
+    return _load(path, device, tokenizer=tokenizer, step=step)
