@@ -4,9 +4,15 @@ Tolerances (stated once here, used everywhere):
 
 * ``ROW_ATOL = 1e-6``: a probability row must sum to one within this absolute tolerance. Rows are
   never renormalised silently: a row off by more than this is an error.
+
+Arrays must hold real numbers: complex input is refused (its imaginary part is never dropped
+silently). Tolerances (``tol``, ``atol``, ...) must be finite real numbers >= 0.
 """
 
 from __future__ import annotations
+
+import math
+import numbers
 
 import numpy as np
 
@@ -17,9 +23,15 @@ def as_array(name: str, value: object, *, ndim: int | tuple[int, ...] | None = N
              min_ndim: int | None = None) -> np.ndarray:
     """``value`` as a float64 array with the given number of dimensions, or a ValueError naming it."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected an array of numbers, got {type(value).__name__}") from None
+        raw = np.asarray(value)
+        if np.iscomplexobj(raw):
+            raise ValueError(f"{name}: complex values are not accepted (dtype {raw.dtype}); pass real "
+                             f"numbers (the imaginary part is never dropped silently)")
+        arr = raw.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith(f"{name}: "):
+            raise
+        raise ValueError(f"{name}: expected an array of real numbers, got {type(value).__name__}") from None
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:
@@ -67,6 +79,42 @@ def check_shape(name: str, arr: np.ndarray, shape: tuple[int | None, ...], *, ag
     if arr.ndim != len(shape) or any(s is not None and a != s for a, s in zip(arr.shape, shape)):
         want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name}: shape {arr.shape} does not agree with {against} (expected {want})")
+
+
+def tolerance(name: str, value: object) -> float:
+    """A tolerance: a finite real number >= 0, or a ValueError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: must be a finite real number >= 0, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name}: must be a finite real number >= 0, got {value!r}")
+    return v
+
+
+def integer(name: str, value: object, *, minimum: int) -> int:
+    """An integer >= ``minimum`` (an integral float such as 3.0 is accepted), or a ValueError naming it."""
+    ok = (not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real)
+          and math.isfinite(float(value)) and float(value) == int(value) and int(value) >= minimum)
+    if not ok:
+        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def weights(value: object, k: int) -> np.ndarray:
+    """Relative expert weights ``(k,)``: finite, >= 0, not all zero; returned normalised to sum one.
+
+    Scaled by their maximum before summing, so weights near the float limit (1e308) do not overflow.
+    """
+    w = as_array("weights", value, ndim=1)
+    check_shape("weights", w, (k,), against="experts (k, n_x, n_y)")
+    check_finite("weights", w)
+    if (w < 0).any():
+        raise ValueError(f"weights: must be >= 0 (relative amount of data per expert), got {w.min():g}")
+    top = w.max()
+    if top <= 0:
+        raise ValueError("weights: at least one expert needs a positive weight")
+    w = w / top
+    return w / w.sum()
 
 
 def temperatures(value: object) -> tuple[np.ndarray, bool]:

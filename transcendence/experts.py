@@ -19,14 +19,16 @@ def _reward(reward: object) -> np.ndarray:
 
 def optimal_policy(reward: object, *, atol: float = ARGMAX_ATOL) -> np.ndarray:
     r"""The optimal expert :math:`f^*(y \mid x) = \mathbb 1\{y \in Y^*_x\} / |Y^*_x|`,
-    :math:`Y^*_x = \arg\max_y r(x, y)` (ties within ``atol`` shared uniformly).
+    :math:`Y^*_x = \arg\max_y r(x, y)` (ties within ``atol * max|r|`` shared uniformly: the tie
+    tolerance is relative to the reward's scale, so rescaling the reward changes nothing).
 
     >>> optimal_policy([[0.0, 1.0, 1.0]])
     array([[0. , 0.5, 0.5]])
     """
     r = _reward(reward)
+    atol = _v.tolerance("atol", atol)
     out = np.empty_like(r)
-    _argmax_into(r, out, atol)
+    _argmax_into(r, out, atol * float(np.abs(r).max()))
     return out
 
 
@@ -105,7 +107,7 @@ def partition_experts(reward: object, parts: object, *, n_experts: int | None = 
         raise ValueError(f"parts: must be integer part ids, got dtype {p.dtype}")
     if (p < 0).any():
         raise ValueError("parts: part ids must be >= 0")
-    k = int(p.max()) + 1 if n_experts is None else int(n_experts)
+    k = int(p.max()) + 1 if n_experts is None else _v.integer("n_experts", n_experts, minimum=1)
     if k <= int(p.max()):
         raise ValueError(f"n_experts: {k} is too small for part id {int(p.max())}")
     f_star = optimal_policy(r, atol=atol)

@@ -74,17 +74,7 @@ def mixture(experts: object, input_dists: object = None, weights: object = None)
     """
     e = _validate_experts(experts)
     k, n_x, _ = e.shape
-    if weights is None:
-        w = np.full(k, 1.0 / k)
-    else:
-        w = _v.as_array("weights", weights, ndim=1)
-        _v.check_shape("weights", w, (k,), against="experts (k, n_x, n_y)")
-        _v.check_finite("weights", w)
-        if (w < 0).any():
-            raise ValueError("weights: must be >= 0 (relative amount of data per expert)")
-        if w.sum() <= 0:
-            raise ValueError("weights: at least one expert needs a positive weight")
-        w = w / w.sum()
+    w = np.full(k, 1.0 / k) if weights is None else _v.weights(weights, k)
     if input_dists is None:
         return np.tensordot(w, e, axes=1)
     p = _v.as_array("input_dists", input_dists, ndim=2)
@@ -120,8 +110,7 @@ def argmax_policy(policy: object, *, atol: float = ARGMAX_ATOL) -> np.ndarray:
     """
     f = _v.as_array("policy", policy, min_ndim=1)
     _v.check_distribution("policy", f)
-    if not np.isfinite(atol) or atol < 0:
-        raise ValueError(f"atol: must be a finite number >= 0, got {atol!r}")
+    atol = _v.tolerance("atol", atol)
     out = np.empty_like(f)
     _argmax_into(f, out, atol)
     return out
@@ -199,6 +188,7 @@ def temper(policy: object, temperature: object, *, mode: str = "logit",
     _v.check_distribution("policy", f)
     taus, scalar = _v.temperatures(temperature)
     mode = _v.mode(mode)
+    atol = _v.tolerance("atol", atol)
     rows = f.reshape(-1, f.shape[-1])
     base = _base(rows, mode)
     out = np.empty((taus.size,) + rows.shape)
@@ -281,6 +271,7 @@ def tempered_reward(policy: object, temperature: object, reward: object, test_di
         raise ValueError(f"policy: shape {f.shape} does not agree with reward {r.shape}")
     taus, scalar = _v.temperatures(temperature)
     mode = _v.mode(mode)
+    atol = _v.tolerance("atol", atol)
     base = _base(f, mode)
     step = max(1, _BLOCK_ELEMENTS // f.shape[1])
     buf = np.empty((min(step, f.shape[0]), f.shape[1]))

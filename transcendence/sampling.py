@@ -42,9 +42,7 @@ def sample_dataset(experts: object, input_dists: object, n: int, *, rng: np.rand
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError("rng: pass a numpy.random.Generator, e.g. numpy.random.default_rng(0)")
-    if int(n) != n or n < 0:
-        raise ValueError(f"n: must be a non-negative integer, got {n!r}")
-    n = int(n)
+    n = _v.integer("n", n, minimum=0)
     e = _validate_experts(experts)
     k, n_x, n_y = e.shape
     p = _v.as_array("input_dists", input_dists, ndim=(1, 2))
@@ -53,15 +51,7 @@ def sample_dataset(experts: object, input_dists: object, n: int, *, rng: np.rand
     else:
         _v.check_shape("input_dists", p, (k, n_x), against="experts (k, n_x, n_y)")
     _v.check_distribution("input_dists", p, what="distribution")
-    if weights is None:
-        w = np.full(k, 1.0 / k)
-    else:
-        w = _v.as_array("weights", weights, ndim=1)
-        _v.check_shape("weights", w, (k,), against="experts (k, n_x, n_y)")
-        _v.check_finite("weights", w)
-        if (w < 0).any() or w.sum() <= 0:
-            raise ValueError("weights: must be >= 0 with a positive sum")
-        w = w / w.sum()
+    w = np.full(k, 1.0 / k) if weights is None else _v.weights(weights, k)
     expert = rng.choice(k, size=n, p=w)
     x = np.empty(n, dtype=np.int64)
     input_cdf = np.cumsum(np.atleast_2d(p), axis=1)
@@ -89,16 +79,20 @@ def empirical_policy(x: object, y: object, n_x: int, n_y: int, *, smoothing: flo
     Inputs never seen (with :math:`\alpha = 0`) get the uniform distribution: the learner has no
     information there, and uniform is the maximum-entropy choice.
 
-    Returns an ``(n_x, n_y)`` policy.
+    Returns an ``(n_x, n_y)`` policy. With no samples at all there is nothing to fit: that is an
+    error (``x, y: no samples``), not a silently uniform policy.
     """
+    n_x = _v.integer("n_x", n_x, minimum=1)
+    n_y = _v.integer("n_y", n_y, minimum=1)
     xa, ya = np.asarray(x), np.asarray(y)
     if xa.shape != ya.shape or xa.ndim != 1:
         raise ValueError(f"x, y: must be 1-d arrays of the same length, got shapes {xa.shape} and {ya.shape}")
+    if xa.size == 0:
+        raise ValueError("x, y: no samples (empty arrays); draw at least one, e.g. with sample_dataset")
     for name, a, size in (("x", xa, n_x), ("y", ya, n_y)):
-        if a.size and (not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() >= size):
+        if not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() >= size:
             raise ValueError(f"{name}: must hold integer indices in [0, {size})")
-    if not np.isfinite(smoothing) or smoothing < 0:
-        raise ValueError(f"smoothing: must be a finite number >= 0, got {smoothing!r}")
+    smoothing = _v.tolerance("smoothing", smoothing)
     counts = np.bincount(xa * n_y + ya, minlength=n_x * n_y).reshape(n_x, n_y).astype(float)
     counts += smoothing
     totals = counts.sum(axis=1, keepdims=True)

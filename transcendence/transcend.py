@@ -19,14 +19,19 @@ from transcendence.policies import (ARGMAX_ATOL, _validate_experts, expected_rew
 
 __all__ = ["TranscendenceResult", "check_transcendence", "critical_temperature", "MARGIN_TOL"]
 
-#: A margin must exceed ``MARGIN_TOL * max(1, max|r|)`` to count as transcendence, so that
-#: rounding in an *equality* (for example Prop. 1 with identical experts) is never reported as a
-#: strict win, whatever the scale of the rewards.
+#: A margin must exceed ``MARGIN_TOL * max|r|`` to count as transcendence, so that rounding in an
+#: *equality* (for example Prop. 1 with identical experts) is never reported as a strict win. The
+#: tolerance is relative to the reward's scale: multiplying the reward by any c > 0 changes no
+#: verdict and no critical temperature (a reward in units of 1e-12 is treated like one in units of 1).
 MARGIN_TOL = 1e-12
 
 
-def _scaled_tol(tol: float, reward: object) -> float:
-    return tol * max(1.0, float(np.max(np.abs(np.asarray(reward, dtype=float)))))
+def _scaled_tol(tol: object, reward: object) -> float:
+    """``tol * max|r|`` after checking both (the reward's scale makes the tolerance unit-free)."""
+    tol = _v.tolerance("tol", tol)
+    r = _v.as_array("reward", reward, ndim=2)
+    _v.check_finite("reward", r)
+    return tol * float(np.max(np.abs(r)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +57,8 @@ class TranscendenceResult:
     per_input_favor : (n_x,) array
         :math:`F(\\hat f_\\tau, f_{best}; x)`: where the predictor gains or loses against the best expert.
     tol : float
-        The tolerance used for ``holds``: ``MARGIN_TOL * max(1, max|r|)`` by default.
+        The tolerance used for ``holds`` in the reward's units: ``tol * max|r|`` (by default
+        ``MARGIN_TOL * max|r|``).
     """
 
     holds: bool
@@ -87,7 +93,9 @@ def check_transcendence(experts: object, reward: object, test_dist: object, *,
     temperature : float >= 0. 0 (the default) checks the argmax predictor; 1 checks the mixture
         itself in logit mode (in prob mode, softmax(f / 1) is not f).
     mode, input_dists, weights, atol : as in :func:`mixture` and :func:`temper`.
-    tol : relative tolerance: the margin must exceed ``tol * max(1, max|r|)`` (default :data:`MARGIN_TOL`).
+    tol : relative tolerance, a finite number >= 0: the margin must exceed ``tol * max|r|`` (default
+        :data:`MARGIN_TOL`). Relative to the reward's scale, so rescaling the reward by any c > 0
+        changes no verdict.
 
     Examples
     --------
@@ -103,12 +111,14 @@ def check_transcendence(experts: object, reward: object, test_dist: object, *,
         raise ValueError("temperature: check_transcendence takes one temperature; "
                          "use tempered_reward or critical_temperature for many")
     tau = float(taus[0])
+    mode = _v.mode(mode)
+    atol = _v.tolerance("atol", atol)
+    tol = _scaled_tol(tol, reward)
     predictor = temper(mixture(e, input_dists, weights), tau, mode=mode, atol=atol)
     expert_rewards = np.asarray(expected_reward(e, reward, test_dist), dtype=float)
     predictor_reward = float(expected_reward(predictor, reward, test_dist))
     best = int(np.argmax(expert_rewards))
     margin = predictor_reward - float(expert_rewards[best])
-    tol = _scaled_tol(tol, reward)
     return TranscendenceResult(
         holds=bool(margin > tol), margin=margin, best_expert=best, expert_rewards=expert_rewards,
         predictor_reward=predictor_reward, temperature=tau, mode=mode,
@@ -130,7 +140,11 @@ def critical_temperature(experts: object, reward: object, test_dist: object, *,
     and the smallest scanned temperature ``tau_min`` does not transcend either. ``math.inf`` when
     no crossing is found up to ``tau_max``. Otherwise the first temperature where the margin
     :math:`m(\tau) = R(\hat f_\tau) - \max_i R(f_i)` falls to the tolerance
-    ``tol * max(1, max|r|)``.
+    ``tol * max|r|`` (relative to the reward's scale: rescaling the reward by any c > 0 gives the
+    same answer).
+
+    Arguments are checked first: ``tol``, ``atol`` finite and >= 0, ``xtol`` > 0, ``rtol`` at least
+    4 machine epsilons, ``0 < tau_min < tau_max < inf``, ``points_per_decade`` an integer >= 1.
 
     Method and its limits
     ---------------------
@@ -160,18 +174,26 @@ def critical_temperature(experts: object, reward: object, test_dist: object, *,
     1.0
     """
     e = _validate_experts(experts)
-    if not (0 < tau_min < tau_max) or not math.isfinite(tau_max):
+    tau_min = _v.tolerance("tau_min", tau_min)
+    tau_max = _v.tolerance("tau_max", tau_max)
+    if not 0 < tau_min < tau_max:
         raise ValueError(f"tau_min, tau_max: need 0 < tau_min < tau_max < inf, got {tau_min}, {tau_max}")
-    if points_per_decade < 1:
-        raise ValueError("points_per_decade: must be >= 1")
+    points_per_decade = _v.integer("points_per_decade", points_per_decade, minimum=1)
+    atol = _v.tolerance("atol", atol)
+    xtol = _v.tolerance("xtol", xtol)
+    if xtol <= 0:
+        raise ValueError(f"xtol: must be > 0, got {xtol!r}")
+    rtol = _v.tolerance("rtol", rtol)
+    if rtol < 4 * np.finfo(float).eps:
+        raise ValueError(f"rtol: must be at least 4 machine epsilons ({4 * np.finfo(float).eps:.3g}), got {rtol!r}")
     mode = _v.mode(mode)
+    tol = _scaled_tol(tol, reward)
     f_hat = mixture(e, input_dists, weights)
     best = float(np.max(expected_reward(e, reward, test_dist)))
 
     def margins(taus: np.ndarray) -> np.ndarray:
         return np.asarray(tempered_reward(f_hat, taus, reward, test_dist, mode=mode, atol=atol)) - best
 
-    tol = _scaled_tol(tol, reward)
     m0 = margins(np.array([0.0]))[0]
     if m0 < -tol:
         return None
