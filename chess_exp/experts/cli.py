@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                    "weights), on all cores, appended to --out; a second call resumes.")
     g.add_argument("--panel", required=True, help="preset panel (see `transcendence chess experts panels`)")
     g.add_argument("--games", type=int, required=True, help="number of games the file should hold")
-    g.add_argument("--out", type=Path, required=True, help="PGN file (kept and completed if it exists)")
+    g.add_argument("--out", type=Path, required=True, help="PGN file; one this command wrote with the same --panel and --seed is "
+                        "completed (a torn last game is cut), anything else is refused and left untouched")
     g.add_argument("--seed", type=int, default=0, help="game g uses numpy default_rng([seed, g]) (default 0)")
     g.add_argument("--workers", type=int, default=0, help="processes, one Stockfish each (0: all cores)")
     g.add_argument("--cache", type=Path, default=None,
@@ -69,7 +70,7 @@ def _generate(args: argparse.Namespace) -> int:
         out = generate_games(panel, args.games, args.out, seed=args.seed, workers=args.workers or None,
                              cache_dir=args.cache or default_cache_dir(), stockfish=args.stockfish,
                              max_moves=args.max_moves, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # bad argument, foreign --out, missing or non-UCI Stockfish
         print(f"transcendence chess experts generate: error: {exc}", file=sys.stderr)
         return 2
     print(out)

@@ -6,9 +6,16 @@ distributions with ``numpy.random.default_rng([seed, g])``. So an interrupted ru
 only the missing indices, and the resumed file holds the same games as an uninterrupted one (in
 completion order; the ``Round`` tag is the index).
 
-Each game is appended to the PGN with one write and flushed. On resume the file is scanned, a torn
-last game (one whose text does not end with its result, or whose ``PlyCount`` does not match its
-moves) is cut off, and the indices already present are skipped.
+Each game is appended to the PGN with one write and flushed. On resume the file is read back first
+(:func:`inspect_pgn`) and nothing is changed unless it is safe:
+
+- every complete game must be byte for byte what this generator writes (``Event``/``Site`` tags,
+  ``Round``, ``PlyCount`` matching the moves); anything else (a user's own PGN, a hand-edited game,
+  text between games) is refused with :class:`ForeignPGN` and the file is left untouched;
+- the games' ``Panel``, ``EngineLimit`` and ``Seed`` tags must match the run, and no game index may
+  be ``>= n_games`` (a 30-game file is never silently left at 30 by ``n_games=10``): refused too;
+- only then a torn last game (a prefix of a generated game, what a crash in the middle of its one
+  write leaves) is cut off, and the indices already present are skipped.
 
 PGN tags: ``White``/``Black`` and ``WhiteExpert``/``BlackExpert`` (the expert names), ``Panel``,
 ``EngineLimit``, ``Seed``, ``Round`` (game index), ``PlyCount``, ``Result``, ``Termination``
@@ -34,8 +41,10 @@ import numpy as np
 from chess_exp.experts.oracle import Oracle
 from chess_exp.experts.panel import Panel, build_experts
 from chess_exp.experts.policies import MovePolicy
+from chess_exp.play.engines import check_stockfish
 
-__all__ = ["GameRecord", "play_game", "generate_games", "scan_pgn", "game_pgn", "MAX_MOVES"]
+__all__ = ["GameRecord", "play_game", "generate_games", "scan_pgn", "inspect_pgn", "check_resume", "PgnScan",
+           "ForeignPGN", "game_pgn", "MAX_MOVES"]
 
 MAX_MOVES = 89  # full moves before a game is stopped and scored a draw (the paper's evaluation rule)
 
@@ -88,31 +97,108 @@ def game_pgn(record: GameRecord, headers: dict[str, str]) -> str:
 
 
 _GAME_START = re.compile(r"(?m)^\[Event ")
+EVENT_PREFIX = "transcendence synthetic experts ("
+SITE = "transcendence chess experts generate"
+
+
+class ForeignPGN(ValueError):
+    """``out`` holds text this generator did not write (or wrote with other settings): never touched."""
+
+
+@dataclass(frozen=True)
+class PgnScan:
+    """What :func:`inspect_pgn` found in an existing output file."""
+
+    games: dict[int, dict[str, str]]  # game index (Round) -> headers of each complete generated game
+    good_end: int  # byte length of the complete part: where a torn last game starts
+    size: int  # file size in bytes (``good_end < size``: a torn tail to cut)
+
+
+def _is_generated(chunk: str) -> tuple[bool, dict[str, str]]:
+    """Whether ``chunk`` is exactly the text :func:`game_pgn` writes for a complete game."""
+    game = chess.pgn.read_game(io.StringIO(chunk))
+    if game is None or game.errors:
+        return False, {}
+    headers = dict(game.headers)
+    ok = (headers.get("Event", "").startswith(EVENT_PREFIX) and headers.get("Site") == SITE
+          and headers.get("Result") in _RESULTS and headers.get("Round", "").isdigit()
+          and all(k in headers for k in ("Panel", "EngineLimit", "Seed", "PlyCount"))
+          and headers.get("PlyCount") == str(sum(1 for _ in game.mainline_moves()))
+          and str(game) + "\n\n" == chunk)  # byte for byte what the writer produces
+    return ok, headers
+
+
+def _torn(chunk: str) -> bool:
+    """A prefix of a generated game's text (what a crash in the middle of one write leaves)."""
+    return chunk.startswith(f'[Event "{EVENT_PREFIX}') or f'[Event "{EVENT_PREFIX}'.startswith(chunk)
+
+
+def inspect_pgn(path: str | Path) -> PgnScan:
+    """Read an output file back: its complete generated games and where a torn last game starts.
+
+    Raises :class:`ForeignPGN` (the file is not touched) when anything other than complete games
+    of this generator followed by at most one torn generated game is in it: a user's own PGN, a
+    game edited by hand, text between games.
+    """
+    path = Path(path)
+    if not path.exists():
+        return PgnScan({}, 0, 0)
+    if not path.is_file():
+        raise ForeignPGN(f"out: {path} is not a regular file; give a PGN file path")
+    data = path.read_bytes()
+    text = data.decode("ascii", errors="replace")
+    starts = [m.start() for m in _GAME_START.finditer(text)]
+    head = text[:starts[0]] if starts else text
+    if head.strip():
+        if not starts and _torn(head):  # a crash during the very first write
+            return PgnScan({}, 0, len(data))
+        raise ForeignPGN(f"out: {path} holds text that `chess experts generate` did not write (it starts "
+                         f"with {head[:40]!r}); the file was left untouched: give another --out")
+    games: dict[int, dict[str, str]] = {}
+    good_end = 0
+    bounds = starts + [len(text)]
+    for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        chunk = text[a:b]
+        ok, headers = _is_generated(chunk)
+        if not ok:
+            if k == len(starts) - 1 and _torn(chunk):
+                break  # a torn last game: cut on resume
+            raise ForeignPGN(f"out: {path} holds a game that `chess experts generate` did not write "
+                             f"(game {k + 1}, byte {a}: {chunk.splitlines()[0][:60]!r}); the file was left "
+                             f"untouched: give another --out")
+        index = int(headers["Round"])
+        if index in games:
+            raise ForeignPGN(f"out: {path} holds game {index} twice (byte {a}); the file was left untouched: "
+                             f"give another --out")
+        games[index] = headers
+        good_end = b
+    return PgnScan(games, good_end, len(data))
 
 
 def scan_pgn(path: str | Path) -> tuple[set[int], int]:
     """The game indices (``Round`` tags) of the complete games in ``path`` and the byte length of the
-    complete part (where a torn last game starts)."""
-    path = Path(path)
-    if not path.exists():
-        return set(), 0
-    text = path.read_bytes().decode("ascii", errors="replace")
-    starts = [m.start() for m in _GAME_START.finditer(text)] + [len(text)]
-    done: set[int] = set()
-    good_end = 0
-    for a, b in zip(starts[:-1], starts[1:]):
-        chunk = text[a:b]
-        game = chess.pgn.read_game(io.StringIO(chunk))
-        ok = (game is not None and not game.errors
-              and game.headers.get("Result") in _RESULTS
-              and chunk.rstrip().endswith(game.headers.get("Result", "?"))
-              and game.headers.get("PlyCount") == str(sum(1 for _ in game.mainline_moves()))
-              and game.headers.get("Round", "").isdigit())
-        if not ok:
-            break  # a torn game: everything from here on is rewritten
-        done.add(int(game.headers["Round"]))
-        good_end = b
-    return done, good_end
+    complete part (where a torn last game starts). See :func:`inspect_pgn`."""
+    scan = inspect_pgn(path)
+    return set(scan.games), scan.good_end
+
+
+def check_resume(scan: PgnScan, panel: Panel, n_games: int, seed: int, path: str | Path) -> None:
+    """Refuse to complete a file made with another panel, seed or engine limit, or holding more games
+    than asked for (``ValueError``, the file untouched)."""
+    want = {"Panel": panel.name, "EngineLimit": panel.engine.tag, "Seed": str(seed)}
+    flag = {"Panel": "--panel", "EngineLimit": "the panel's engine limit", "Seed": "--seed"}
+    for index in sorted(scan.games):
+        headers = scan.games[index]
+        for key, value in want.items():
+            if headers.get(key) != value:
+                raise ForeignPGN(
+                    f"out: {path} was generated with {flag[key]} {headers.get(key)!r} (game {index}) but this "
+                    f"run asks for {value!r}; resume with the same --panel and --seed, or give another --out")
+    extra = sorted(g for g in scan.games if g >= n_games)
+    if extra:
+        raise ForeignPGN(f"out: {path} already holds {len(scan.games)} games (indices up to {max(scan.games)}), "
+                         f"more than --games {n_games}; nothing is removed: ask for --games "
+                         f"{max(scan.games) + 1} or more, or give another --out")
 
 
 # --- worker side -------------------------------------------------------------------------------
@@ -133,8 +219,8 @@ def _play_index(args: tuple[int, int, int]) -> tuple[int, str]:
     i_white, i_black = (int(rng.choice(len(w), p=w)) for _ in range(2))
     record = play_game(experts[i_white], experts[i_black], rng=rng, max_moves=max_moves)
     headers = {
-        "Event": f"transcendence synthetic experts ({panel.name})",
-        "Site": "transcendence chess experts generate",
+        "Event": f"{EVENT_PREFIX}{panel.name})",
+        "Site": SITE,
         "Round": str(index),
         "White": experts[i_white].name,
         "Black": experts[i_black].name,
@@ -180,13 +266,21 @@ def generate_games(panel: Panel, n_games: int, out: str | Path, *, seed: int = 0
     """
     if n_games < 0:
         raise ValueError(f"n_games: must be >= 0, got {n_games}")
+    if max_moves < 1:
+        raise ValueError(f"max_moves: must be >= 1, got {max_moves}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done, good_end = scan_pgn(out)
-    if out.exists() and out.stat().st_size != good_end:
-        with open(out, "r+b") as f:  # cut a torn last game
-            f.truncate(good_end)
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ValueError(f"out: {out.parent} is a file, not a directory; give a path in a directory")
+    scan = inspect_pgn(out)  # refuses a file this generator did not write, before anything is changed
+    check_resume(scan, panel, n_games, seed, out)
+    done = set(scan.games)
     todo = [g for g in range(n_games) if g not in done]
+    if todo:
+        check_stockfish(stockfish)  # a missing or non-UCI binary: one clear error, nothing written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if scan.size != scan.good_end:
+        with open(out, "r+b") as f:  # cut a torn last game (a crash in the middle of its write)
+            f.truncate(scan.good_end)
     workers = (os.cpu_count() or 1) if workers is None else workers
     workers = max(1, min(workers, len(todo) or 1))
     cache = str(cache_dir) if cache_dir is not None else None

@@ -52,6 +52,7 @@ import chess.engine
 import numpy as np
 
 __all__ = ["Engine", "EngineLimit", "RandomPlayer", "Stockfish", "StockfishPool", "StockfishNotFound",
+           "StockfishUnusable", "check_stockfish",
            "find_stockfish", "DEFAULT_LIMIT", "INSTALL_HINT"]
 
 log = logging.getLogger(__name__)
@@ -443,3 +444,32 @@ class StockfishPool:
     def evaluate(self, board: chess.Board) -> chess.engine.PovScore:
         """Full-strength evaluation on one of the pool's engines."""
         return self._with_engine(lambda engine: engine.evaluate(board))
+
+
+class StockfishUnusable(ValueError):
+    """The Stockfish path exists but is not a working UCI engine; the message is one line."""
+
+
+def check_stockfish(path: str | os.PathLike[str] | None = None, *, timeout: float = 10.0) -> str:
+    """:func:`find_stockfish`, then a UCI handshake with the binary; returns the path.
+
+    A binary that exits at once (``/bin/false``), cannot be executed, or does not answer ``uci``
+    within ``timeout`` seconds raises :class:`StockfishUnusable` with one line naming the path and
+    what to do, so that commands fail before they write anything.
+    """
+    found = find_stockfish(path)
+    try:
+        engine = chess.engine.SimpleEngine.popen_uci(found, timeout=timeout)
+    except chess.engine.EngineTerminatedError:
+        problem = "exited during the UCI handshake"
+    except (TimeoutError, asyncio.TimeoutError):
+        problem = f"did not answer the UCI handshake within {timeout:g} s"
+    except OSError as exc:
+        problem = f"cannot be run ({exc.strerror or exc})"
+    except chess.engine.EngineError as exc:
+        problem = f"answered the UCI handshake wrongly ({exc})"
+    else:
+        engine.quit()
+        return found
+    raise StockfishUnusable(f"stockfish {found}: not a working UCI engine: it {problem}; point --stockfish "
+                            f"(or STOCKFISH_PATH) at a Stockfish binary")
