@@ -1,14 +1,16 @@
 """``transcendence chess ...``: the chess experiment's subcommands.
 
 Each subcommand lives in its own module, which provides ``add_arguments(parser)`` and
-``main(args) -> int``. Modules are imported when the chess parser is built, so a broken module
-fails loudly instead of silently vanishing from ``--help``.
+``main(args) -> int``. ``transcendence chess --help`` lists :data:`COMMANDS` without importing
+them; the module of the subcommand being run is imported when the parser is built, and an import
+that fails is an error (never a subcommand silently missing from ``--help``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from typing import Sequence
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -23,17 +25,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, argv: Sequence[str] | None = None) -> None:
+    """Add ``chess``. ``argv`` (the arguments after ``chess``) names the subcommand to import;
+    ``None`` imports every subcommand."""
     chess = subparsers.add_parser("chess", help="the chess experiment: data, training, play, analyses",
                                   description="The chess experiment of the paper, and its extensions.")
     chess_sub = chess.add_subparsers(dest="chess_command", metavar="CHESS_COMMAND")
+    wanted = set(COMMANDS) if argv is None else {argv[0]} if argv and argv[0] in COMMANDS else set()
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # not built yet
-            raise
+        if name not in wanted:
+            chess_sub.add_parser(name, help=help_text, add_help=False)   # listed, not imported
+            continue
+        module = importlib.import_module(module_name)   # a failure here is reported, not hidden
         p = chess_sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         if p.get_default("func") is None:

@@ -82,8 +82,8 @@ def run_sweep(name: str, config: Any = None, *, out_dir: str | Path | None = Non
     module.validate(cfg)
     run_dir = Path(out_dir) if out_dir is not None else Path("runs") / name
     n_workers = resolve_workers(workers)
+    tasks = make_tasks(module.grid(cfg), cfg.n_seeds, cfg.seed)   # checked before anything is written
     write_run_metadata(run_dir, cfg, extra={"sweep": name, "workers": n_workers})
-    tasks = make_tasks(module.grid(cfg), cfg.n_seeds, cfg.seed)
     start = time.perf_counter()
     rows = run_tasks(partial(module.run_point, cfg), tasks, workers=n_workers, desc=name,
                      progress=progress)

@@ -25,6 +25,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from transcendence.io import atomic_open
+
 __all__ = ["Task", "make_tasks", "run_tasks", "write_rows", "read_rows", "resolve_workers",
            "substreams"]
 
@@ -42,8 +44,10 @@ def make_tasks(grid: Mapping[str, Sequence[Any]], n_seeds: int, seed: int) -> li
     order given. Replicate ``s`` gets the same child ``SeedSequence(seed).spawn(n_seeds)[s]`` at
     every grid point.
     """
-    if n_seeds < 1:
-        raise ValueError(f"n_seeds must be >= 1, got {n_seeds}")
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
+        raise ValueError(f"n_seeds: must be an integer >= 1 (replicates per grid point), got {n_seeds!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
     for name, values in grid.items():
         if len(values) == 0:
             raise ValueError(f"grid axis {name!r} is empty: give at least one value")
@@ -75,8 +79,8 @@ def resolve_workers(workers: int | None) -> int:
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # pragma: no cover - not Linux
             return max(1, os.cpu_count() or 1)
-    if workers < 0:
-        raise ValueError(f"workers must be >= 0 (0 = all cores), got {workers}")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
+        raise ValueError(f"workers: must be an integer >= 0 (0 = all cores), got {workers!r}")
     return int(workers)
 
 
@@ -142,14 +146,11 @@ def write_rows(path: str | os.PathLike[str], rows: Iterable[Row]) -> Path:
             if key not in columns:
                 columns.append(key)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
         for row in rows:
             writer.writerow([_fmt(row.get(c)) for c in columns])
-    os.replace(tmp, path)
     return path
 
 

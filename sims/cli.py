@@ -12,7 +12,7 @@ __all__ = ["register", "main"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``sweep`` subcommand (entry point ``transcendence.commands: sweep``)."""
+    """Add the ``sweep`` subcommand (listed in ``transcendence.cli.COMMANDS``)."""
     listing = "\n".join(f"  {name:<18} {text}" for name, text in SWEEPS.items())
     p = subparsers.add_parser(
         "sweep", help="run a synthetic sweep into runs/<name>/ (--list to see them)",
@@ -38,26 +38,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from transcendence.cli import UsageError, check_output_dir
     from transcendence.config import apply_overrides, config_to_dict
 
     from sims._common import get_sweep, run_sweep
+    from sims._runner import make_tasks, resolve_workers
 
     if args.list:
         for name, text in SWEEPS.items():
             print(f"{name:<18} {text}")
         return 0
     if not args.name:
-        print("transcendence sweep: give a sweep name or --list; sweeps: " + ", ".join(SWEEPS),
-              file=sys.stderr)
-        return 2
+        raise UsageError("give a sweep name or --list; sweeps: " + ", ".join(SWEEPS))
     overrides = list(getattr(args, "overrides", None) or [])
+    # Every argument is checked before anything is written.
+    module = get_sweep(args.name)
+    cfg = apply_overrides(module.PRESETS[args.preset], overrides)
+    module.validate(cfg)
+    make_tasks(module.grid(cfg), cfg.n_seeds, cfg.seed)       # n_seeds, seed, empty grid axes
     try:
-        module = get_sweep(args.name)
-        cfg = apply_overrides(module.PRESETS[args.preset], overrides)
-        module.validate(cfg)
-    except ValueError as exc:
-        print(f"transcendence sweep {args.name}: {exc}", file=sys.stderr)
-        return 2
+        resolve_workers(args.workers)
+    except ValueError:
+        raise UsageError(f"--workers: must be >= 0 (0 = all cores), got {args.workers}") from None
+    check_output_dir(args.out if args.out is not None else f"runs/{args.name}", "--out")
     if not args.quiet:
         print(f"# {args.name} ({args.preset} preset{', with overrides' if overrides else ''})",
               file=sys.stderr)

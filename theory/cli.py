@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``theory`` subcommand (entry point ``transcendence.commands: theory``)."""
+    """Add the ``theory`` subcommand (listed in ``transcendence.cli.COMMANDS``)."""
     from theory import STATEMENTS
     p = subparsers.add_parser(
         "theory", help="check the paper's results on random instances (< 1 minute)",
@@ -19,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Proofs: theory/README.md.")
     p.add_argument("--instances", type=int, default=1000, metavar="N",
                    help="random instances per statement (default 1000)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed, >= 0 (default 0)")
     p.add_argument("--statement", action="append", choices=list(STATEMENTS), metavar="ID",
                    help=f"only this statement (repeatable): {', '.join(STATEMENTS)}")
     p.add_argument("--json", type=Path, default=None, metavar="PATH",
@@ -28,10 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from transcendence.cli import UsageError, check_output_file
+    from transcendence.io import atomic_write_json
+
     from theory import STATEMENTS, intermediate, runner
     if args.instances < 1:
-        print("error: --instances must be >= 1", file=sys.stderr)
-        return 2
+        raise UsageError(f"--instances: must be >= 1, got {args.instances}")
+    if args.seed < 0:
+        raise UsageError(f"--seed: must be >= 0 (instances are drawn with default_rng([seed, ...])), "
+                         f"got {args.seed}")
+    if args.json is not None:        # checked before the run, not after it
+        check_output_file(args.json, "--json")
     ids = args.statement or list(STATEMENTS)
     rows = [runner.run_statement(STATEMENTS[i], args.instances, seed=args.seed,
                                  progress=sys.stderr.isatty()) for i in ids]
@@ -51,7 +57,6 @@ def main(args: argparse.Namespace) -> int:
             print(f"FAIL {r.id}: {f} (rebuild: theory.runner.instance({r.id!r}, {args.seed}, i))",
                   file=sys.stderr)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"seed": args.seed, "instances": args.instances,
-                                         "rows": [runner.as_dict(r) for r in rows]}, indent=2))
+        atomic_write_json(args.json, {"seed": args.seed, "instances": args.instances,
+                                      "rows": [runner.as_dict(r) for r in rows]})
     return 1 if failed else 0

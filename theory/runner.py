@@ -54,6 +54,10 @@ def instance(statement_id: str, seed: int, i: int) -> Any:
 def run_statement(statement: Statement, n: int, *, seed: int = 0, progress: bool = False) -> Row:
     """Draw ``n`` instances, check hypotheses ⇒ conclusion on each, and check the counterexamples."""
     from tqdm import tqdm
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n: the number of instances must be an integer >= 1, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
     start = time.perf_counter()
     index = _index(statement.id)
     held = sampler_failures = 0

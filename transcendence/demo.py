@@ -13,14 +13,15 @@ matplotlib is imported here only (the core stays NumPy/SciPy).
 
 from __future__ import annotations
 
-import json
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from transcendence.experts import noisy_expert
+from transcendence.io import atomic_open, atomic_write_json
 from transcendence.policies import expected_reward, mixture, tempered_reward
 from transcendence.transcend import check_transcendence, critical_temperature
 
@@ -122,22 +123,26 @@ def _plot(settings: list[Setting], summaries: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     fig.suptitle("Transcendence: the tempered mixture against its best expert")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    fig.savefig(path.with_suffix(".pdf"))
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=130)
+    with atomic_open(path.with_suffix(".pdf"), "wb") as fh:
+        fig.savefig(fh, format="pdf")
     plt.close(fig)
 
 
 def run_demo(out_dir: str | Path = "runs/demo", seed: int = 0) -> dict:
     """Print the tables, write ``results.json`` and the plot into ``out_dir``; return the summaries."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     settings = [three_action_setting(), noisy_panel_setting(seed)]
     summaries = [_summarise(s) for s in settings]
+    out.mkdir(parents=True, exist_ok=True)
     print("Transcendence demo: each expert's expected reward, the mixture at tau = 1 (pure imitation),")
     print("the argmax predictor (tau -> 0) and the largest tau* below which the model beats every expert.")
     for summ in summaries:
         _print_table(summ)
-    (out / "results.json").write_text(json.dumps(summaries, indent=2, default=str) + "\n")
+    atomic_write_json(out / "results.json", summaries, default=str)
     plot = out / "reward_vs_temperature.png"
     _plot(settings, summaries, plot)
     print(f"\nPlot: {plot.resolve()}  (and .pdf)\nTable: {(out / 'results.json').resolve()}")
