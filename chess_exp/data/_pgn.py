@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import BinaryIO, Iterator
 
-__all__ = ["Malformed", "RESULTS", "iter_raw_pgn_games", "parse_headers", "movetext_to_transcript",
+__all__ = ["Malformed", "RESULTS", "iter_raw_pgn_games", "pgn_chunks", "split_pgn_games", "safe_cut", "parse_headers", "movetext_to_transcript",
            "normalise_transcript", "transcript_to_sans", "sans_to_transcript", "split_evals"]
 
 RESULTS = (b"1-0", b"0-1", b"1/2-1/2", b"*")
@@ -79,8 +79,19 @@ _UNESCAPE_RE = re.compile(rb"\\(.)")
 def iter_raw_pgn_games(stream: BinaryIO, chunk_size: int = 1 << 22) -> Iterator[bytes]:
     """Yield the raw bytes of each game (headers + movetext) of a PGN byte stream, in order.
 
-    Constant memory: at most one chunk plus one game is held. Games are separated by a blank
-    line followed by a ``[`` header line, which is how every PGN writer (lichess included) lays them out.
+    Constant memory: at most one chunk plus one game is held. Where the games are is decided the
+    way python-chess's ``read_game`` decides it (see :func:`split_pgn_games`).
+    """
+    for chunk in pgn_chunks(stream, chunk_size):
+        yield from split_pgn_games(chunk)
+
+
+def pgn_chunks(stream: BinaryIO, chunk_size: int = 1 << 22) -> Iterator[bytes]:
+    """Cut a PGN byte stream into chunks of whole games (``\r\n`` turned into ``\n``).
+
+    A chunk ends just before a header line that follows a movetext line and a blank line (the start
+    of a game under every reading), so :func:`split_pgn_games` gives the same games whether it is
+    run on the whole stream or chunk by chunk; chunks can therefore be parsed in parallel.
     """
     carry = b""
     first = True
@@ -92,21 +103,133 @@ def iter_raw_pgn_games(stream: BinaryIO, chunk_size: int = 1 << 22) -> Iterator[
             if block.endswith(b"\r"):  # a "\r\n" split by the chunk boundary
                 block += stream.read(1)
             block = block.replace(b"\r\n", b"\n")
-        buf = carry + block
+        buf = carry + block if carry else block
         if first:
-            buf = buf.lstrip(b"\xef\xbb\xbf \t\n")
+            buf = buf.lstrip(b"\xef\xbb\xbf")
             first = False
-        pieces = buf.split(b"\n\n[")
-        if len(pieces) == 1:
+        cut = safe_cut(buf)
+        if cut <= 0:
             carry = buf
             continue
-        yield pieces[0]
-        for piece in pieces[1:-1]:
-            yield b"[" + piece
-        carry = b"[" + pieces[-1]
-    carry = carry.strip()
-    if carry:
+        yield buf[:cut]
+        carry = buf[cut:]
+    if carry.strip():
         yield carry
+
+
+def safe_cut(buf: bytes) -> int:
+    """The last position in ``buf`` where a game certainly starts: a header line whose previous
+    non-blank line is movetext with its comments closed. -1 if there is none."""
+    end = len(buf)
+    while True:
+        i = buf.rfind(b"\n[", 0, end)
+        if i < 0:
+            return -1
+        j = i
+        while True:  # the previous non-blank line
+            k = buf.rfind(b"\n", 0, j)
+            line = buf[k + 1:j]
+            if line.strip() or k < 0:
+                break
+            j = k
+        if (line.strip() and not line.startswith((b"[", b"%")) and not _open_comment(line, False)
+                and (b"}" not in line or 0 <= line.find(b"{") < line.find(b"}"))):
+            return i + 1
+        end = i
+
+
+def _open_comment(line: bytes, depth: bool) -> bool:
+    """Whether a ``{`` comment is still open after ``line`` (``depth``: open before it)."""
+    if depth:
+        k = line.find(b"}")
+        if k < 0:
+            return True
+        line = line[k + 1:]
+    while True:
+        k = line.find(b"{")
+        if k < 0:
+            return False
+        semi = line.find(b";")
+        if 0 <= semi < k:  # a rest-of-line comment hides the brace
+            return False
+        close = line.find(b"}", k)
+        if close < 0:
+            return True
+        line = line[close + 1:]
+
+
+def split_pgn_games(chunk: bytes) -> list[bytes]:
+    """The games of a chunk of PGN text (``\n`` line ends), each as ``headers + b"\n\n" + movetext``.
+
+    The rules are python-chess's: header lines (``[...]``) start a game; the movetext runs to the
+    next blank line (outside a ``{}`` comment), so a game without headers is a game of its own, and a
+    header line right after movetext starts the next game even without a blank line between (where
+    python-chess reads that game's moves but drops its headers, its headers are kept here). Lines
+    starting with ``%`` are ignored. A headerless game comes out as ``b"\n\n" + movetext``.
+    """
+    chunk = chunk.lstrip(b" \t\n")
+    pieces = chunk.split(b"\n\n[")
+    games: list[bytes] = []
+    pending = b""  # header-only pieces wait for their movetext (a blank line between headers)
+    for k, piece in enumerate(pieces):
+        if k:
+            piece = b"[" + piece
+        if pending:
+            piece = pending + b"\n\n" + piece
+            pending = b""
+        head, sep, movetext = piece.partition(b"\n\n")
+        if (sep and head.startswith(b"[") and head.count(b"\n") == head.count(b"\n[")
+                and b"\n\n" not in movetext and b"\n[" not in movetext and not movetext.startswith((b"[", b"%"))
+                and b"\n%" not in movetext and b"\n%" not in head and movetext.strip()):
+            games.append(piece.rstrip(b" \t\n"))  # the common layout: headers, blank line, movetext
+            continue
+        if k + 1 < len(pieces) and not piece.endswith(b"\n") and _headers_only(piece):
+            # one blank line between header lines: python-chess reads on in the same header block
+            pending = piece
+            continue
+        games.extend(_split_lines(piece))
+    if pending:
+        games.extend(_split_lines(pending))
+    return games
+
+
+def _headers_only(piece: bytes) -> bool:
+    return all(not line.strip() or line.startswith((b"[", b"%")) for line in piece.split(b"\n"))
+
+
+def _split_lines(text: bytes) -> list[bytes]:
+    """The slow, line-by-line reading of :func:`split_pgn_games` for unusual layouts."""
+    games: list[bytes] = []
+    head: list[bytes] = []
+    moves: list[bytes] = []
+    in_comment = False
+
+    def flush() -> None:
+        if head or moves:
+            games.append(b"\n".join(head) + b"\n\n" + b"\n".join(moves))
+        head.clear()
+        moves.clear()
+
+    for line in text.split(b"\n"):
+        if in_comment:
+            moves.append(line)
+            in_comment = _open_comment(line, True)
+            continue
+        if line.startswith(b"%"):
+            continue
+        if not line.strip():
+            if moves:
+                flush()
+            continue
+        if line.startswith(b"["):
+            if moves:
+                flush()
+            head.append(line.rstrip(b" \t"))
+            continue
+        moves.append(line)
+        in_comment = _open_comment(line, False)
+    flush()
+    return games
 
 
 def parse_headers(head: bytes) -> dict[bytes, bytes]:

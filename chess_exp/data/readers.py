@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import bz2
 import csv
-import gzip
 import hashlib
 import lzma
 import math
 import os
+import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from chess_exp.data._pgn_replay import push_light, replay_ids, san_to_move
 
 __all__ = ["Game", "ReadStats", "Filters", "default_data_dir", "read_games", "in_cap", "split_of",
            "transcript", "open_binary", "input_format", "check_legal_sans", "time_control_speed",
+           "expand_inputs", "source_chunks", "parse_chunk", "CsvLayout", "SHARD_LAYOUT",
            "MALFORMED_REASONS", "SAMPLE_PGN", "SAMPLE_CSV"]
 
 SAMPLE_PGN = "lichess_rapid_2014-2022_ahmed-ghaf-404.pgn.xz"
@@ -43,7 +45,7 @@ SAMPLE_CSV = "lichess_rapid_2014-2022_ahmed-ghaf-404.transcripts.csv.xz"
 
 #: reasons a game is counted as malformed (the reader skips it); filters have their own reasons
 MALFORMED_REASONS = ("truncated", "no_moves", "illegal_move", "bad_movetext", "unknown_characters",
-                     "bad_header", "non_utf8", "result_mismatch", "nonstandard", "corrupt_stream")
+                     "bad_header", "non_utf8", "result_mismatch", "nonstandard", "bad_csv_row", "block_cut")
 
 
 def default_data_dir() -> Path:
@@ -61,7 +63,7 @@ class Game:
     game_id: str  # lichess id (e.g. "QU5UMayF"), or a content hash when the source has none
     white_elo: int | None  # None when the source has no rating ("?")
     black_elo: int | None
-    result: str  # "1-0", "0-1", "1/2-1/2" or "*"
+    result: str  # "1-0", "0-1", "1/2-1/2", "*", or "?" when the source has no results (Karvonen's blocks)
     sans: tuple[str, ...]
     headers: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     evals: tuple[str | None, ...] | None = field(default=None, compare=False, hash=False)
@@ -73,37 +75,60 @@ class Game:
 
 @dataclass
 class ReadStats:
-    """What a reader (and the preparation filters) saw: games seen, kept, and dropped by reason."""
+    """What a reader (and the preparation filters) saw: games seen, kept, and dropped by reason.
+
+    Every game seen is kept or counted under exactly one reason: ``seen == kept + sum(malformed) +
+    sum(filtered)``. ``cuts`` lists the compressed files whose stream broke off (truncated or corrupt):
+    every complete game before the break is read, the game the break falls in is counted as
+    ``truncated``, and nothing after it can be read.
+    """
 
     seen: int = 0  # games (or CSV rows) encountered
     kept: int = 0  # games passed on
     malformed: Counter = field(default_factory=Counter)  # reason -> count (skipped bad input)
     filtered: Counter = field(default_factory=Counter)  # reason -> count (good games filtered out)
+    cuts: list = field(default_factory=list)  # {"file", "compressed_byte", "decompressed_bytes", "error"}
 
     def drop(self, reason: str) -> None:
         self.malformed[reason] += 1
 
+    def merge(self, other: "ReadStats") -> None:
+        self.seen += other.seen
+        self.kept += other.kept
+        self.malformed.update(other.malformed)
+        self.filtered.update(other.filtered)
+        self.cuts.extend(other.cuts)
+
     def to_dict(self) -> dict:
         return {"seen": self.seen, "kept": self.kept, "malformed": dict(sorted(self.malformed.items())),
-                "filtered": dict(sorted(self.filtered.items()))}
+                "filtered": dict(sorted(self.filtered.items())), "cuts": list(self.cuts)}
 
     def summary(self) -> str:
-        """A few human-readable lines: kept, malformed by reason, filtered by reason."""
+        """A few human-readable lines: kept, malformed by reason, filtered by reason, stream cuts."""
         lines = [f"games seen: {self.seen:,}  kept: {self.kept:,}  "
                  f"malformed: {sum(self.malformed.values()):,}  filtered: {sum(self.filtered.values()):,}"]
         for title, counter in (("malformed (skipped)", self.malformed), ("filtered out", self.filtered)):
             if counter:
                 lines.append(f"  {title}: " + ", ".join(f"{k}={v:,}" for k, v in counter.most_common()))
+        for cut in self.cuts:
+            lines.append(f"  stream cut: {cut['file']} breaks off at compressed byte {cut['compressed_byte']:,} "
+                         f"after {cut['decompressed_bytes']:,} bytes of text ({cut['error']}); the games "
+                         "before it are read, nothing after it")
         return "\n".join(lines)
 
 
 # --- input formats and decompression ----------------------------------------------------------
 
 _COMPRESSIONS = (".zst", ".zstd", ".xz", ".bz2", ".gz")
+_SHARD_NAME_RE = re.compile(r"\.pgn\.[0-9]+$")
 
 
 def input_format(path: str | os.PathLike) -> str:
-    """"pgn" or "csv" from the file name (compression suffixes ignored)."""
+    """"pgn", "csv" or "shard" from the file name (compression suffixes ignored).
+
+    "shard": the paper's released training files, ``lichess_db_standard_rated_YYYY-MM.pgn.NN[.zst]``
+    (headerless ``site,WhiteElo,BlackElo,Result,transcript`` lines despite the ``.pgn`` in the name).
+    """
     name = Path(path).name.lower()
     for suffix in _COMPRESSIONS:
         if name.endswith(suffix):
@@ -113,35 +138,125 @@ def input_format(path: str | os.PathLike) -> str:
         return "pgn"
     if name.endswith(".csv"):
         return "csv"
-    raise ValueError(f"input {str(path)!r}: unknown format; expected .pgn or .csv, optionally "
-                     f"compressed with {', '.join(_COMPRESSIONS)}")
+    if _SHARD_NAME_RE.search(name):
+        return "shard"
+    raise ValueError(f"input {str(path)!r}: unknown format; expected .pgn, .csv or the paper's shards "
+                     f"(.pgn.NN), optionally compressed with {', '.join(_COMPRESSIONS)}")
+
+
+def _compression(path: Path) -> str | None:
+    name = path.name.lower()
+    for suffix, kind in ((".xz", "xz"), (".bz2", "bz2"), (".gz", "gz"), (".zst", "zst"), (".zstd", "zst")):
+        if name.endswith(suffix):
+            return kind
+    return None
+
+
+class _Decoder:
+    """A decompressed byte stream that never raises on damage: a truncated or corrupt stream ends at
+    the break, which is recorded in ``stats.cuts``. Output comes in small steps (4 KiB), so at most
+    one step of text before the damage is lost (xz, gzip, bz2; zstd: the output of one 4 KiB input
+    piece). Concatenated streams (multi-member gzip, several xz streams, zstd frames) are read whole.
+    """
+
+    _STEP = 1 << 12
+    _IN = 1 << 16
+
+    def __init__(self, raw: BinaryIO, kind: str, stats: ReadStats, name: str):
+        self.raw, self.kind, self.stats, self.name = raw, kind, stats, name
+        self.dec = self._new()
+        self.pending = b""  # compressed input not yet given to the decompressor
+        self.out = 0  # decompressed bytes so far
+        self.consumed = 0  # compressed bytes read from the file
+        self.done = False
+        self.started = False  # the current stream has had input
+
+    def _new(self):  # noqa: ANN202
+        if self.kind == "xz":
+            return lzma.LZMADecompressor()
+        if self.kind == "bz2":
+            return bz2.BZ2Decompressor()
+        if self.kind == "gz":
+            return zlib.decompressobj(31)
+        try:
+            import zstandard
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ValueError(f"reading {self.name}: .zst needs the 'zstandard' package "
+                             "(pip install zstandard)") from exc
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    def _cut(self, error: str) -> None:
+        self.done = True
+        self.stats.cuts.append({"file": self.name, "compressed_byte": self.consumed,
+                                "decompressed_bytes": self.out, "error": error})
+
+    def _step(self) -> bytes:
+        """Some output (b"" at the end)."""
+        while not self.done:
+            dec = self.dec
+            if dec.eof:  # the end of one stream: another may follow
+                rest = dec.unused_data + self.pending
+                self.dec, self.pending, self.started = self._new(), b"", False
+                if rest.strip(b"\0"):  # (zero bytes: stream padding)
+                    self.pending = rest
+                continue
+            if self.kind == "gz" and dec.unconsumed_tail:
+                data, self.pending = dec.unconsumed_tail, b""
+            elif self.pending:
+                data, self.pending = self.pending, b""
+            elif self.kind in ("xz", "bz2") and self.started and not dec.needs_input:
+                data = b""
+            else:
+                data = self.raw.read(self._IN if self.kind != "zst" else self._STEP)
+                self.consumed += len(data)
+                if not data:
+                    if self.started:
+                        self._cut("the compressed stream ends before its end marker (file truncated?)")
+                    else:
+                        self.done = True
+                    return b""
+            self.started = True
+            try:
+                if self.kind == "zst":
+                    if len(data) > self._STEP:
+                        data, self.pending = data[: self._STEP], data[self._STEP:] + self.pending
+                    chunk = dec.decompress(data)
+                else:
+                    chunk = dec.decompress(data, self._STEP)
+            except Exception as exc:  # noqa: BLE001 - lzma/bz2/zlib/zstd each raise their own error type
+                self._cut(f"{type(exc).__name__}: {str(exc)[:120]}")
+                return b""
+            if chunk:
+                self.out += len(chunk)
+                return chunk
+        return b""
+
+    def read(self, n: int = -1) -> bytes:
+        parts = []
+        want = n if n >= 0 else 1 << 62
+        while want > 0:
+            b = self._step()
+            if not b:
+                break
+            parts.append(b)
+            want -= len(b)
+        return b"".join(parts)
 
 
 class _Source:
     """A decompressed byte stream plus the position in the underlying (compressed) file."""
 
-    def __init__(self, path: str | os.PathLike, raw: BinaryIO | None = None):
-        """``raw``: an already open binary file of ``path`` to read from (e.g. one that hashes)."""
+    def __init__(self, path: str | os.PathLike, raw: BinaryIO | None = None, stats: ReadStats | None = None):
+        """``raw``: an already open binary file of ``path`` to read from (e.g. one that hashes);
+        ``stats``: where a broken stream is reported (a private one if None)."""
         self.path = Path(path)
         if raw is None and not self.path.exists():
             raise ValueError(f"input {str(path)!r} does not exist")
         self.raw = raw if raw is not None else open(self.path, "rb")
-        name = self.path.name.lower()
-        if name.endswith(".xz"):
-            self.stream: BinaryIO = lzma.LZMAFile(self.raw)
-        elif name.endswith(".bz2"):
-            self.stream = bz2.BZ2File(self.raw)
-        elif name.endswith(".gz"):
-            self.stream = gzip.GzipFile(fileobj=self.raw)
-        elif name.endswith((".zst", ".zstd")):
-            try:
-                import zstandard
-            except ImportError as exc:  # pragma: no cover - depends on the environment
-                raise ValueError(f"reading {path}: .zst needs the 'zstandard' package "
-                                 "(pip install zstandard)") from exc
-            self.stream = zstandard.ZstdDecompressor().stream_reader(self.raw, read_size=1 << 20)
-        else:
-            self.stream = self.raw
+        self.stats = stats if stats is not None else ReadStats()
+        kind = _compression(self.path)
+        self.stream: BinaryIO = (self.raw if kind is None  # type: ignore[assignment]
+                                 else _Decoder(self.raw, kind, self.stats, str(self.path)))
 
     def position(self) -> int:
         try:
@@ -150,39 +265,50 @@ class _Source:
             return 0
 
     def close(self) -> None:
-        if self.stream is not self.raw:
-            self.stream.close()
         self.raw.close()
 
 
-class _SafeStream:
-    """Turns a decompression error (corrupt or cut-off file) into end-of-stream plus a counted drop."""
-
-    def __init__(self, stream: BinaryIO, stats: ReadStats):
-        self.inner, self.stats, self.failed = stream, stats, False
-
-    _PIECE = 1 << 16  # read in small pieces so that a corrupt tail loses at most this much
-
-    def read(self, n: int = -1) -> bytes:
-        parts = []
-        want = n if n >= 0 else 1 << 62
-        while want > 0 and not self.failed:
-            try:
-                b = self.inner.read(min(want, self._PIECE))
-            except Exception:  # noqa: BLE001 - lzma/bz2/gzip/zstd each raise their own error type
-                self.failed = True
-                self.stats.drop("corrupt_stream")
-                break
-            if not b:
-                break
-            parts.append(b)
-            want -= len(b)
-        return b"".join(parts)
-
-
 def open_binary(path: str | os.PathLike) -> BinaryIO:
-    """Open a (possibly compressed) file for streaming binary reads."""
+    """Open a (possibly compressed) file for streaming binary reads (a damaged stream just ends)."""
     return _Source(path).stream
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike], cap: int | None = None) -> list[Path]:
+    """Files to read, in order: files as given; a folder is read the way the paper's code reads its
+    released data: its numeric subfolders are rating bins (``1000`` holds the games whose higher
+    rating is in 901-1000) and those with ``int(name) <= cap`` are read (all without a cap), in
+    increasing order, each folder's files sorted by name. A folder without numeric subfolders is
+    read as its files (sorted) in a known format. ValueError for a missing input or an empty folder."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_file():
+            files.append(p)
+            continue
+        if not p.is_dir():
+            raise ValueError(f"--input {p}: no such file or folder")
+        bins = sorted((int(d.name), d) for d in p.iterdir() if d.is_dir() and d.name.isdigit())
+        if bins:
+            chosen = [d for b, d in bins if cap is None or b <= cap]
+            found = [f for d in chosen for f in sorted(d.iterdir()) if f.is_file() and _known(f)]
+            if not found:
+                raise ValueError(f"--input {p}: no shard in the rating bins <= {cap} "
+                                 f"(bins: {', '.join(str(b) for b, _ in bins)})")
+            files.extend(found)
+        else:
+            found = [f for f in sorted(p.iterdir()) if f.is_file() and _known(f)]
+            if not found:
+                raise ValueError(f"--input {p}: the folder holds no .pgn, .csv or .pgn.NN file")
+            files.extend(found)
+    return files
+
+
+def _known(path: Path) -> bool:
+    try:
+        input_format(path)
+    except ValueError:
+        return False
+    return not path.name.startswith(".")
 
 
 # --- records: the common currency of the readers ----------------------------------------------
@@ -226,7 +352,7 @@ def _elo(value: bytes | str | None) -> int | None:
     if value is None:
         return None
     v = value.strip()
-    if v in (b"?", b"", b"-", "?", "", "-"):
+    if v in (b"?", b"", b"-", b"None", "?", "", "-", "None"):
         return None
     try:
         return int(v)
@@ -258,16 +384,21 @@ def _content_id(*parts: bytes) -> str:
     return "h" + h.hexdigest()
 
 
-def _pgn_records(source: _Source, stats: ReadStats) -> Iterator[_Record]:
-    for raw in _pgn.iter_raw_pgn_games(_SafeStream(source.stream, stats)):  # type: ignore[arg-type]
-        stats.seen += 1
-        try:
-            yield _pgn_record(raw)
-        except Malformed as exc:
-            stats.drop(exc.reason)
+class _Filtered(Exception):
+    """A good game that a header-level filter rejects before its moves are parsed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
-def _pgn_record(raw: bytes) -> _Record:
+#: one game's outcome in a parsed chunk: a record, or ("m", malformed reason) / ("f", filter reason)
+Outcome = "_Record | tuple[str, str]"
+
+
+def _pgn_record(raw: bytes, filters: "Filters | None" = None) -> _Record:
+    """One game of :func:`chess_exp.data._pgn.split_pgn_games`; Malformed, or _Filtered when
+    ``filters`` rejects it by its headers (checked before the movetext is parsed)."""
     if not raw.isascii():
         try:
             raw.decode("utf-8")
@@ -279,109 +410,292 @@ def _pgn_record(raw: bytes) -> _Record:
         k = next((i for i, line in enumerate(lines) if not line.startswith(b"[")), len(lines))
         head, movetext = b"\n".join(lines[:k]), b"\n".join(lines[k:])
         sep = b"\n" if movetext.strip() else b""
-    head = head.rstrip()
-    if not head.startswith(b"["):
+    head = head.strip()
+    if head and not head.startswith(b"["):
         raise Malformed("bad_header", "a game does not start with a header line")
-    if not sep or not movetext.strip():  # e.g. a file cut inside the last game's headers
+    if not movetext.strip():  # e.g. a file cut inside the last game's headers
         raise Malformed("truncated", "headers without movetext")
     headers: bytes | dict[bytes, bytes]
-    if _pgn.header_block_ok(head):
+    if not head:  # a game without headers (python-chess reads these too)
+        headers, get = {}, (lambda key: None)
+    elif _pgn.header_block_ok(head):
         headers, get = head, lambda key: _pgn.header_value(head, key)
     else:
         headers = _pgn.parse_headers(head)  # raises bad_header
         get = headers.get
     variant = get(b"Variant")
-    if (variant and variant.lower() not in (b"standard", b"chess")) or get(b"FEN") is not None:
+    if (variant and variant.lower() not in (b"standard", b"chess", b"from position")) or get(b"FEN") is not None:
         raise Malformed("nonstandard", "variant or custom start position")
     header_result = get(b"Result")
-    if header_result not in _STR_RESULTS:
-        raise Malformed("bad_header", "missing or unknown Result")
+    if header_result is not None and header_result not in _STR_RESULTS:
+        raise Malformed("bad_header", "unknown Result")
+    white_elo, black_elo = _elo(get(b"WhiteElo")), _elo(get(b"BlackElo"))
+    if filters is not None and header_result is not None:
+        reason = filters.reason(white_elo, black_elo, _STR_RESULTS[header_result], None,
+                                lambda tag, col: _bytes_header(get, tag))
+        if reason is not None:
+            raise _Filtered(reason)
     t, result, n_plies = _pgn.movetext_to_transcript(movetext)
-    if result != header_result:
+    if header_result is not None and result != header_result:
         raise Malformed("result_mismatch", f"Result header {header_result!r}, movetext {result!r}")
     _check_mate_result(t, n_plies, result)
+    if filters is not None and header_result is None:
+        reason = filters.reason(white_elo, black_elo, _STR_RESULTS[result], None,
+                                lambda tag, col: _bytes_header(get, tag))
+        if reason is not None:
+            raise _Filtered(reason)
     gid = _game_id_from_site(get(b"Site") or b"") or _content_id(head, t)
-    return _Record(gid, _elo(get(b"WhiteElo")), _elo(get(b"BlackElo")),
-                   _STR_RESULTS[result], t, n_plies, headers, movetext)
+    return _Record(gid, white_elo, black_elo, _STR_RESULTS[result], t, n_plies, headers, movetext)
+
+
+def _bytes_header(get: Callable[[bytes], bytes | None], tag: str) -> str | None:
+    value = get(tag.encode())
+    return None if value is None else value.decode("utf-8", "replace")
 
 
 def _check_mate_result(t: bytes, n_plies: int, result: bytes) -> None:
-    if t.endswith(b"#") and result != (b"1-0" if n_plies % 2 == 1 else b"0-1"):
+    if t.endswith(b"#") and result in RESULTS_DECIDED and result != (b"1-0" if n_plies % 2 == 1 else b"0-1"):
         raise Malformed("result_mismatch", "checkmate by one side, the result says otherwise")
 
 
-def _decoded_lines(stream: BinaryIO, stats: ReadStats) -> Iterator[str]:
-    safe = _SafeStream(stream, stats)
-    carry = b""
+RESULTS_DECIDED = (b"1-0", b"0-1", b"1/2-1/2")
+
+
+def parse_pgn_chunk(chunk: bytes, filters: "Filters | None" = None) -> list:
+    """The outcome of each game of a chunk of whole PGN games (see :data:`Outcome`), in order."""
+    out: list = []
+    for raw in _pgn.split_pgn_games(chunk):
+        try:
+            out.append(_pgn_record(raw, filters))
+        except Malformed as exc:
+            out.append(("m", exc.reason))
+        except _Filtered as exc:
+            out.append(("f", exc.reason))
+    return out
+
+
+# --- CSV: the sample's transcripts, the paper's shards (with or without a header), Karvonen's blocks
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """Which column holds what. ``kind``: "sample" (``moves_san``: SAN separated by spaces),
+    "transcript" (a ``1.e4 e5`` transcript: the paper's shards), or "blocks" (Karvonen's
+    ``transcript`` column of fixed-length blocks ``;1.e4 e5 ...;1.d4 ...``, no ratings or results)."""
+
+    kind: str
+    width: int
+    game_id: int = -1
+    white_elo: int = -1
+    black_elo: int = -1
+    result: int = -1
+    moves: int = -1
+    extra: tuple[tuple[str, int], ...] = ()
+    block_len: int = 1024  # blocks of this length end inside a game: their last game is counted block_cut
+
+
+#: the paper's released shards: ``site,WhiteElo,BlackElo,Result,transcript`` with no header line
+SHARD_LAYOUT = CsvLayout("transcript", 5, 0, 1, 2, 3, 4)
+_CSV_EXTRA = ("time_control", "termination", "lichess_status", "utc_date", "eco", "TimeControl", "Termination")
+_RESULT_WORDS = ("1-0", "0-1", "1/2-1/2", "*", "None", "?")
+
+
+def _looks_like_shard_row(row: list[str]) -> bool:
+    def rating(v: str) -> bool:
+        v = v.strip()
+        return v in ("None", "?", "") or v.replace(".", "", 1).isdigit()
+    return (len(row) == 5 and rating(row[1]) and rating(row[2]) and row[3].strip() in _RESULT_WORDS)
+
+
+def csv_layout(first_line: str, fmt: str, path: str) -> tuple[CsvLayout, bool]:
+    """(layout, whether ``first_line`` is a data row) from the first line of a CSV or shard file."""
+    row = _csv_split(first_line) if first_line.count('"') % 2 == 0 else first_line.split(",")
+    names = {name.strip().lower(): i for i, name in enumerate(row)}
+    if "moves_san" in names:
+        return CsvLayout("sample", len(row), names.get("game_id", -1), names.get("white_elo", -1),
+                         names.get("black_elo", -1), names.get("result", -1), names["moves_san"],
+                         tuple((n, i) for n, i in ((c.strip(), i) for i, c in enumerate(row)) if n in _CSV_EXTRA)), False
+    if "transcript" in names:
+        gid = next((names[k] for k in ("url", "site", "game_id", "id") if k in names), -1)
+        we = next((names[k] for k in ("whiteelo", "white_elo") if k in names), -1)
+        be = next((names[k] for k in ("blackelo", "black_elo") if k in names), -1)
+        res = next((names[k] for k in ("result", "outcome") if k in names), -1)
+        extra = tuple((n, i) for n, i in ((c.strip(), i) for i, c in enumerate(row)) if n in _CSV_EXTRA)
+        if we < 0 and be < 0 and res < 0:
+            return CsvLayout("blocks", len(row), moves=names["transcript"]), False
+        return CsvLayout("transcript", len(row), gid, we, be, res, names["transcript"], extra), False
+    if _looks_like_shard_row(row):
+        return SHARD_LAYOUT, True
+    raise ValueError(f"{path}: CSV header {row[:12]} has neither 'moves_san' (the sample's transcripts CSV) "
+                     "nor 'transcript' (the paper's shards, Karvonen's blocks), and the first line is not a "
+                     "headerless shard line site,WhiteElo,BlackElo,Result,transcript")
+
+
+def _csv_split(line: str) -> list[str]:
+    """One CSV line (games never span lines): a row, or Malformed("bad_csv_row") for broken quoting."""
+    if '"' not in line:
+        return line.split(",")
+    if line.count('"') % 2:
+        raise Malformed("bad_csv_row", "unbalanced quote")
+    try:
+        return next(csv.reader([line], strict=True))
+    except (csv.Error, StopIteration):
+        raise Malformed("bad_csv_row", "bad quoting") from None
+
+
+def _csv_row_record(line: str, layout: CsvLayout, filters: "Filters | None") -> _Record:
+    row = _csv_split(line)
+    if len(row) != layout.width:
+        if len(row) < layout.width:
+            raise Malformed("truncated", "too few columns")
+        raise Malformed("bad_csv_row", "too many columns")
+    result = row[layout.result].strip() if layout.result >= 0 else "?"
+    if result == "None":
+        result = "*"  # the paper's shards write a missing result as None
+    if result not in ("1-0", "0-1", "1/2-1/2", "*", "?"):
+        raise Malformed("bad_header", f"unknown result {result[:20]!r}")
+    white_elo = _elo(row[layout.white_elo]) if layout.white_elo >= 0 else None
+    black_elo = _elo(row[layout.black_elo]) if layout.black_elo >= 0 else None
+    headers = {name: row[i] for name, i in layout.extra}
+    if filters is not None:
+        reason = filters.reason(white_elo, black_elo, result, None, lambda tag, col: headers.get(col, headers.get(tag)))
+        if reason is not None:
+            raise _Filtered(reason)
+    moves = row[layout.moves].encode("utf-8")
+    if layout.kind == "sample":
+        t = _pgn.normalise_transcript(_pgn.sans_to_transcript(moves.decode().split()).encode())
+    else:
+        t = _pgn.normalise_transcript(moves)
+    n_plies = t.count(b" ") + 1
+    _check_mate_result(t, n_plies, result.encode())
+    gid = row[layout.game_id].strip() if layout.game_id >= 0 else ""
+    if layout.kind != "sample":
+        gid = (_game_id_from_site(gid) or (gid if gid not in ("", "None") else "")) or _content_id(moves)
+    if not gid:
+        raise Malformed("bad_header", "empty game id")
+    return _Record(gid, white_elo, black_elo, result, t, n_plies, headers, None)
+
+
+def _block_outcomes(line: str, layout: CsvLayout, filters: "Filters | None") -> list:
+    try:
+        row = _csv_split(line)
+        if len(row) != layout.width:
+            raise Malformed("truncated" if len(row) < layout.width else "bad_csv_row", "wrong number of columns")
+    except Malformed as exc:
+        return [("m", exc.reason)]
+    block = row[layout.moves]
+    pieces = block.split(";")
+    out: list = []
+    if pieces[0].strip():
+        out.append(("m", "block_cut"))  # the block starts inside a game
+    games = pieces[1:]
+    for k, piece in enumerate(games):
+        if k == len(games) - 1 and len(block) >= layout.block_len:
+            out.append(("m", "block_cut"))  # a full block ends inside its last game
+            continue
+        try:
+            t = _pgn.normalise_transcript(piece.encode("utf-8"))
+            n_plies = t.count(b" ") + 1
+            if filters is not None:
+                reason = filters.reason(None, None, "?", n_plies, lambda tag, col: None)
+                if reason is not None:
+                    raise _Filtered(reason)
+            out.append(_Record(_content_id(t), None, None, "?", t, n_plies, {}, None))
+        except Malformed as exc:
+            out.append(("m", exc.reason))
+        except _Filtered as exc:
+            out.append(("f", exc.reason))
+    return out
+
+
+def parse_csv_chunk(chunk: bytes, layout: CsvLayout, filters: "Filters | None" = None) -> list:
+    """The outcome of each row (each game of a block row) of a chunk of whole CSV lines, in order."""
+    out: list = []
+    for raw in chunk.split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError:
+            out.append(("m", "non_utf8"))
+            continue
+        if layout.kind == "blocks":
+            out.extend(_block_outcomes(line, layout, filters))
+            continue
+        try:
+            out.append(_csv_row_record(line, layout, filters))
+        except Malformed as exc:
+            out.append(("m", exc.reason))
+        except _Filtered as exc:
+            out.append(("f", exc.reason))
+    return out
+
+
+def parse_chunk(fmt: str, layout: CsvLayout | None, chunk: bytes, filters: "Filters | None" = None) -> list:
+    """:func:`parse_pgn_chunk` or :func:`parse_csv_chunk` (``fmt`` from :func:`source_chunks`)."""
+    if fmt == "pgn":
+        return parse_pgn_chunk(chunk, filters)
+    assert layout is not None
+    return parse_csv_chunk(chunk, layout, filters)
+
+
+def _line_chunks(stream: BinaryIO, first: bytes, chunk_size: int) -> Iterator[bytes]:
+    carry = first
     while True:
-        block = safe.read(1 << 20)
+        block = stream.read(chunk_size)
         if not block:
             break
-        lines = (carry + block).split(b"\n")
-        carry = lines.pop()
-        for line in lines:
-            try:
-                yield line.decode("utf-8")
-            except UnicodeDecodeError:
-                stats.seen += 1
-                stats.drop("non_utf8")
+        buf = carry + block if carry else block
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            carry = buf
+            continue
+        yield buf[: cut + 1]
+        carry = buf[cut + 1:]
     if carry.strip():
-        try:
-            yield carry.decode("utf-8")
-        except UnicodeDecodeError:
-            stats.seen += 1
-            stats.drop("non_utf8")
+        yield carry
 
 
-def _csv_records(source: _Source, stats: ReadStats) -> Iterator[_Record]:
-    reader = csv.reader(_decoded_lines(source.stream, stats))
-    header = next(reader, None)
-    if header is None:
-        return
-    cols = {name.strip(): i for i, name in enumerate(header)}
-    if "moves_san" in cols:  # the sample's transcripts CSV
-        get_id, get_we, get_be = cols["game_id"], cols["white_elo"], cols["black_elo"]
-        get_res, get_moves, sample = cols["result"], cols["moves_san"], True
-    elif "transcript" in cols:  # the paper's shards: url,WhiteElo,BlackElo,result,transcript
-        get_id, get_we, get_be = cols["url"], cols["WhiteElo"], cols["BlackElo"]
-        get_res, get_moves, sample = cols["result"], cols["transcript"], False
-    else:
-        raise ValueError(f"{source.path}: CSV header {header[:12]} has neither 'moves_san' (the sample's "
-                         "transcripts CSV) nor 'transcript' (the paper's shards)")
-    width = len(header)
-    extra = {name: i for name, i in cols.items()
-             if name in ("time_control", "termination", "lichess_status", "utc_date", "eco")}
-    for row in reader:
-        stats.seen += 1
-        try:
-            if len(row) != width:
-                raise Malformed("truncated" if len(row) < width else "bad_movetext", "wrong number of columns")
-            result = row[get_res].strip()
-            if result not in ("1-0", "0-1", "1/2-1/2", "*"):
-                raise Malformed("bad_header", f"unknown result {result[:20]!r}")
-            moves = row[get_moves].encode("utf-8")
-            if sample:
-                t = _pgn.normalise_transcript(_pgn.sans_to_transcript(moves.decode().split()).encode())
-            else:
-                t = _pgn.normalise_transcript(moves)
-            n_plies = t.count(b" ") + 1
-            _check_mate_result(t, n_plies, result.encode())
-            gid = row[get_id].strip()
-            if not sample:
-                gid = _game_id_from_site(gid) or gid or _content_id(moves)
-            if not gid:
-                raise Malformed("bad_header", "empty game id")
-            headers = {name: row[i] for name, i in extra.items()}
-            yield _Record(gid, _elo(row[get_we]), _elo(row[get_be]), result, t, n_plies, headers, None)
-        except Malformed as exc:
-            stats.drop(exc.reason)
-
-
-def _records(path: str | os.PathLike, stats: ReadStats, source: _Source | None = None) -> Iterator[_Record]:
+def source_chunks(path: str | os.PathLike, source: _Source, chunk_size: int = 1 << 20
+                  ) -> tuple[str, CsvLayout | None, Iterator[bytes]]:
+    """(format, CSV layout or None, chunks of whole games) of one input: what :func:`parse_chunk`
+    takes, so that the chunks can be parsed in other processes. ValueError for an unknown CSV layout."""
     fmt = input_format(path)
-    source = source or _Source(path)
+    if fmt == "pgn":
+        return "pgn", None, _pgn.pgn_chunks(source.stream, chunk_size)
+    stream = source.stream
+    head = b""
+    while b"\n" not in head:  # the first line decides the layout
+        block = stream.read(1 << 16)
+        if not block:
+            break
+        head += block
+    first_line, _, rest = head.partition(b"\n")
+    first_text = first_line.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r")
+    if not first_text.strip():
+        return "csv", SHARD_LAYOUT, iter(())
+    layout, is_data = csv_layout(first_text, fmt, str(path))
+    return "csv", layout, _line_chunks(stream, (first_line + b"\n" if is_data else b"") + rest, chunk_size)
+
+
+def _records(path: str | os.PathLike, stats: ReadStats, source: _Source | None = None,
+             filters: "Filters | None" = None) -> Iterator[_Record]:
+    """The records of one file in order, counting every game in ``stats`` (seen, malformed, filtered
+    by ``filters``' header-level checks, applied before the moves are parsed)."""
+    source = source or _Source(path, stats=stats)
+    source.stats = stats
+    if isinstance(source.stream, _Decoder):
+        source.stream.stats = stats
     try:
-        yield from (_pgn_records(source, stats) if fmt == "pgn" else _csv_records(source, stats))
+        fmt, layout, chunks = source_chunks(path, source)
+        for chunk in chunks:
+            for item in parse_chunk(fmt, layout, chunk, filters):
+                stats.seen += 1
+                if isinstance(item, _Record):
+                    yield item
+                elif item[0] == "m":
+                    stats.malformed[item[1]] += 1
+                else:
+                    stats.filtered[item[1]] += 1
     finally:
         source.close()
 
@@ -509,11 +823,13 @@ class Filters:
     # sources without a termination field, like the paper's shards, are not filtered by it)
     drop_unfinished_result: bool = True  # the paper drops results "*" (no result)
 
-    def reason(self, white_elo: int | None, black_elo: int | None, result: str, n_plies: int,
+    def reason(self, white_elo: int | None, black_elo: int | None, result: str, n_plies: int | None,
                header: Callable[[str, str], str | None]) -> str | None:
         """None if the game passes, else the filter reason it is counted under.
 
-        ``header(pgn_tag, csv_column)`` returns a header value or None.
+        ``header(pgn_tag, csv_column)`` returns a header value or None. ``n_plies=None``: the moves
+        are not parsed yet (the readers check the headers first), so ``min_plies`` is not checked.
+        A result ``"?"`` (a source without results, such as Karvonen's blocks) is not ``"*"``.
         """
         if self.drop_unfinished_result and result == "*":
             return "no_result"
@@ -522,7 +838,7 @@ class Filters:
                 return "unrated"
             if max(white_elo, black_elo) > self.cap:
                 return "above_cap"
-        if n_plies < self.min_plies:
+        if n_plies is not None and n_plies < self.min_plies:
             return "too_short"
         if self.time_controls:
             tc = header("TimeControl", "time_control")

@@ -163,15 +163,63 @@ def test_compressed_inputs(tmp_path, suffix):
     assert [g.game_id for g in games] == ["good0001", "good0002"]
 
 
-def test_corrupt_compressed_stream_is_counted_not_raised(tmp_path):
+def _compress(kind: str, raw: bytes) -> bytes:
+    if kind == "xz":
+        return lzma.compress(raw)
+    if kind == "gz":
+        return gzip.compress(raw)
+    if kind == "bz2":
+        return bz2.compress(raw, compresslevel=1)  # 100 kB blocks: half a file holds whole blocks
+    zstandard = pytest.importorskip("zstandard")
+    return zstandard.ZstdCompressor(write_checksum=True).compress(raw)  # damage is detected
+
+
+def _reference_prefix(kind: str, data_bytes: bytes) -> bytes:
+    """What a decompressor object recovers from damaged input (as ``xz -dc`` / ``zcat`` print it)."""
+    import zlib
+    if kind == "zst":
+        import zstandard
+        dec = zstandard.ZstdDecompressor().decompressobj()
+    else:
+        dec = {"xz": lzma.LZMADecompressor, "bz2": bz2.BZ2Decompressor,
+               "gz": lambda: zlib.decompressobj(31)}[kind]()
+    out = []
+    for i in range(0, len(data_bytes), 512):
+        try:
+            out.append(dec.decompress(data_bytes[i:i + 512]))
+        except Exception:  # noqa: BLE001
+            break
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("kind", ["xz", "gz", "bz2", "zst"])
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_damaged_compressed_stream_keeps_every_complete_game_and_reports_the_cut(tmp_path, kind, damage):
     rng = np.random.default_rng(0)
     text = "".join(pgn_game(f"cut{i:05d}", SCHOLAR, white_elo=str(rng.integers(600, 3000)),
                             extra=f'[Opening "{rng.integers(1 << 60)}"]\n') for i in range(3000))
-    raw = lzma.compress(text.encode())
-    games, stats = read_all(write(tmp_path / "cut.pgn.xz", raw[: len(raw) // 2]))
-    assert stats.malformed["corrupt_stream"] == 1
-    assert 500 < len(games) < 3000
-    assert [g.game_id for g in games] == [f"cut{i:05d}" for i in range(len(games))]
+    raw = _compress(kind, text.encode())
+    if damage == "truncated":
+        bad = raw[: len(raw) // 2]
+    else:
+        mid = len(raw) // 2
+        bad = raw[:mid] + bytes(b ^ 0x5A for b in raw[mid:mid + 64]) + raw[mid + 64:]
+    games, stats = read_all(write(tmp_path / f"cut.pgn.{kind}", bad))
+    ref = _reference_prefix(kind, bad)
+    clean = text.encode()
+    same = next((i for i, (x, y) in enumerate(zip(ref, clean)) if x != y), min(len(ref), len(clean)))
+    before = clean[:same].count(b" 1-0\n\n")  # whole games decoded before the damage
+    assert before > 300
+    # at most one decompression step (4 KiB of text) before the damage is lost
+    n_sure = clean[: max(0, same - 4096)].count(b" 1-0\n\n")
+    ids = [g.game_id for g in games]
+    assert ids[:n_sure] == [f"cut{i:05d}" for i in range(n_sure)]
+    assert len(stats.cuts) == 1 and stats.cuts[0]["file"].endswith(f"cut.pgn.{kind}")
+    assert stats.seen == stats.kept + sum(stats.malformed.values())
+    if damage == "truncated":
+        assert before - 1 <= len(games) <= before + 1 and ids == [f"cut{i:05d}" for i in range(len(games))]
+        assert sum(stats.malformed.values()) <= 1  # the game the break falls in
+    assert "stream cut" in stats.summary()
 
 
 def test_sample_and_paper_csv_formats(tmp_path):
