@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # CI runs the tests on 2 cores; pytest-xdist spreads the suite over them.
 TEST_WORKERS ?= 2
 
-.PHONY: demo test test-long bench stockfish setup clean
+.PHONY: demo test test-long lint bench stockfish setup clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,15 @@ demo: setup stockfish
 test: setup stockfish
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not long"
 
+# The checks kept out of `make test` (marked `long`): kill-and-resume, DDP, the 4,000-draw sampler test, ...
 test-long: setup stockfish
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m long
+
+# The lint gates of .ci/run: ruff, mypy (transcendence/), the import-layer contract.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python scripts/check_layers.py
 
 bench: setup
 	$(BIN)/python benchmarks/core.py

@@ -5,7 +5,7 @@ experts' correctness. Reads runs/correlated_errors/results.csv."""
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -5,7 +5,7 @@ Reads runs/finite_sample/results.csv."""
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

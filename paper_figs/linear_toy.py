@@ -6,7 +6,7 @@ the paper's formula softmax(f/τ) on probabilities. Reads runs/linear_toy/result
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

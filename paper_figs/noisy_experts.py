@@ -4,7 +4,7 @@ transcends; the critical temperature as a colour). Reads runs/noisy_experts/resu
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -6,7 +6,7 @@ Reads runs/skill_selection/results.csv."""
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -115,7 +115,7 @@ def apply_overrides(config: C, overrides: Iterable[str] | dict[str, str]) -> C:
 
 
 def _set(obj: Any, path: list[str], text: str, full_key: str) -> Any:
-    if not dataclasses.is_dataclass(obj):
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         raise ValueError(f"--{full_key}: {'.'.join(path)} is not a nested config")
     names = {f.name for f in dataclasses.fields(obj)}
     head = path[0]
@@ -155,7 +155,7 @@ def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
         if f.name not in data:
             continue
         value, tp = data[f.name], hints[f.name]
-        if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             value = config_from_dict(tp, value)
         elif get_origin(tp) is tuple and isinstance(value, list):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import chess
 import numpy as np
@@ -86,7 +86,7 @@ def collect_openings(games: Iterable, caps: tuple[int, ...], *, max_ply: int = 1
         gi = len(glv)
         glv.append(level)
         board = chess.Board()
-        for i, san in enumerate(game.sans[: max_ply + 1]):
+        for san in game.sans[: max_ply + 1]:
             key = board.epd()
             sid = index.get(key)
             if sid is None:

@@ -30,9 +30,10 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import chess
 import numpy as np
@@ -249,8 +250,8 @@ def _load_records(cfg: FavorConfig, run_dir: Path) -> list:
 def run_favor(cfg: FavorConfig, out: str | Path, *, progress: bool = True) -> dict:
     import torch
 
-    from chess_exp.model.gpt import load_model
     from chess_exp.data.tokenizers import get_tokenizer
+    from chess_exp.model.gpt import load_model
 
     run_dir = _cli.start_run(out, cfg)
     torch.set_num_threads(cfg.threads)

@@ -29,9 +29,10 @@ from __future__ import annotations
 import argparse
 import math
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import chess
 import numpy as np

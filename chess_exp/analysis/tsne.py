@@ -243,8 +243,8 @@ def hidden_for(model, tokenizer, positions: list[dict]) -> np.ndarray:
 def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict:
     import torch
 
-    from chess_exp.model.gpt import load_model
     from chess_exp.data.tokenizers import get_tokenizer
+    from chess_exp.model.gpt import load_model
 
     run_dir = _cli.start_run(out, cfg)
     torch.set_num_threads(cfg.threads)

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from chess_exp.analysis import favor
+from chess_exp.data.tokenizers import get_tokenizer
 from chess_exp.model.gpt import GPT, GPTConfig
 from chess_exp.play.players import ModelPlayer
-from chess_exp.data.tokenizers import get_tokenizer
 
 GAMES = [
     ("e4 e5 Nf3 Nc6 Bb5 a6 Ba4 Nf6 O-O Be7", 0.001, 1, "white"),
@@ -60,7 +60,7 @@ def test_favor_tables_against_brute_force():
     arrays, tables = favor.compute_favor(model, tok, states, _fake_ranked, cfg)
     dists = ModelPlayer(model, tok, policy="exact").move_distributions([s.board for s in states],
                                                                       [s.sans for s in states])
-    for x, (s, (moves, p), ranked) in enumerate(zip(states, dists, _fake_ranked([s.board for s in states]))):
+    for x, (_s, (moves, p), ranked) in enumerate(zip(states, dists, _fake_ranked([s.board for s in states]))):
         r = dict(ranked)
         rv = np.array([r[m] for m in moves])
         # tau = 1: the plain expectation; tau = 0: the reward of the model's most likely move

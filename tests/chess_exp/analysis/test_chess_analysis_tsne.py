@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from chess_exp.analysis import tsne as T
-from chess_exp.model.gpt import GPT, GPTConfig
 from chess_exp.data.tokenizers import get_tokenizer
+from chess_exp.model.gpt import GPT, GPTConfig
 
 
 def _blobs(n_per=40, k=4, d=20, seed=0):

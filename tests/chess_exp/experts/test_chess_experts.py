@@ -52,6 +52,7 @@ def _stated(board: chess.Board, best: chess.Move, eps: float) -> np.ndarray:
     return p
 
 
+@pytest.mark.long  # 4,000 draws per case with the real oracle; the fast check is test_chess_experts_sampler.py
 @pytest.mark.parametrize("spec, fen, eps", [
     (ExpertSpec(name="noisy", eps=0.3), OPENING, 0.3),
     (ExpertSpec(name="opening-pro", eps=0.6, skill="phase:opening", eps_skill=0.05), OPENING, 0.05),
