@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "majority": ("chess_exp.analysis.majority", "human majority vote vs the human mixture on real games"),
     "diversity": ("chess_exp.analysis.diversity", "normalised action entropy of common states (Fig. 5)"),
     "tsne": ("chess_exp.analysis.tsne", "t-SNE of the model's last hidden layer (Fig. 3)"),
+    "check": ("chess_exp.analysis.check", "per-position transcendence check: experts, exact mixture, model (core maths)"),
 }
 
 
