@@ -35,10 +35,11 @@ from typing import Any
 import torch
 
 from chess_exp.model.gpt import GPT, GPTConfig
+from transcendence.config import config_to_dict
 from transcendence.io import atomic_open
 
 __all__ = ["LoadedModel", "load_checkpoint", "load_model", "read_checkpoint_step", "save_checkpoint",
-           "checkpoint_path", "step_checkpoint_path", "step_checkpoints", "keep_step_copy",
+           "load_training_state", "checkpoint_path", "step_checkpoint_path", "step_checkpoints", "keep_step_copy",
            "export_weights", "PEER_TOKENIZER"]
 
 #: the tokenizer of checkpoints that do not name one (nanoGPT, the paper's code, Karvonen's chess GPT)
@@ -69,7 +70,7 @@ def step_checkpoints(out_dir: str | os.PathLike[str]) -> dict[int, Path]:
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: GPT, optimizer: torch.optim.Optimizer | None,
-                    step: int, train_config: dict[str, Any] | None, tokenizer: str,
+                    step: int, train_config: Any, tokenizer: str,
                     extra: dict[str, Any] | None = None) -> None:
     """Write a training checkpoint atomically (temporary file, fsync, rename)."""
     state = {
@@ -77,7 +78,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: GPT, optimizer: torch.o
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "step": int(step),  # optimizer steps completed
         "config": dataclasses.asdict(model.config),
-        "train_config": train_config,
+        "train_config": config_to_dict(train_config) if dataclasses.is_dataclass(train_config) else train_config,
         "tokenizer": tokenizer,
         **(extra or {}),
     }
@@ -217,7 +218,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
         raise ValueError(f"{file}: the model shape {shape} is not a GPT this project builds ({exc})") from None
     name = tokenizer or (file_tokenizer if isinstance(file_tokenizer, str) else None) or PEER_TOKENIZER
     tok = get_tokenizer(name)  # ValueError naming the choices
-    if config.vocab_size < tok.vocab_size:
+    if name != file_tokenizer and config.vocab_size < tok.vocab_size:  # a default or an override
         raise ValueError(f"{file}: the model has {config.vocab_size} token ids but tokenizer {name!r} needs "
                          f"{tok.vocab_size}; pass the tokenizer it was trained with (--tokenizer)")
     model = GPT(config)
@@ -240,6 +241,16 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu",
     """:func:`load_checkpoint` as ``(model, meta)``; ``meta`` always has "tokenizer", "step", "config"."""
     loaded = load_checkpoint(path, device, tokenizer=tokenizer, step=step)
     return loaded.model, loaded.meta
+
+
+def load_training_state(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, Any]:
+    """The raw dict of a training checkpoint (weights, optimizer, step, ...), read weights-only."""
+    file = _resolve_file(Path(path))
+    ckpt = _torch_load(file, device)
+    if not isinstance(ckpt, dict) or not {"model", "config", "step"} <= set(ckpt):
+        raise ValueError(f"{file} is not a training checkpoint of this project (no model/config/step); "
+                         "use another --out or --resume=false")
+    return ckpt
 
 
 def read_checkpoint_step(path: str | os.PathLike[str]) -> int | None:

@@ -176,7 +176,8 @@ def test_config_validation():
 
 
 def test_load_model_round_trip(tmp_path, model):
-    from chess_exp.model.train import TrainConfig, save_checkpoint
+    from chess_exp.model.checkpoints import save_checkpoint
+    from chess_exp.model.train import TrainConfig
     opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), "cpu")
     save_checkpoint(tmp_path / "checkpoints" / "ckpt.pt", model, opt, 7, TrainConfig(model=SMALL),
                     "move", {})
@@ -189,3 +190,114 @@ def test_load_model_round_trip(tmp_path, model):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no checkpoint"):
         load_model(tmp_path / "empty")
+
+
+# ----------------------------------------------------------------------------- checkpoints of others
+
+CHAR_NET = GPTConfig(vocab_size=32, block_size=40, n_layer=2, n_head=2, n_embd=16)
+
+
+@pytest.fixture(scope="module")
+def char_model(one_thread) -> GPT:
+    torch.manual_seed(1)
+    return GPT(CHAR_NET).eval()
+
+
+def _nanogpt_dict(net: GPT, *, prefix: str = "", iter_num: int = 600000, bias_buffers: bool = True) -> dict:
+    """A checkpoint laid out as nanoGPT's train.py, the paper's code and Karvonen's chess GPT write it."""
+    state = {prefix + k: v.clone() for k, v in net.state_dict().items()}
+    if bias_buffers:  # nanoGPT without flash attention registers the causal mask as a buffer "bias"
+        T = net.config.block_size
+        for i in range(net.config.n_layer):
+            state[f"{prefix}transformer.h.{i}.attn.bias"] = torch.tril(torch.ones(T, T)).view(1, 1, T, T)
+    c = net.config
+    return {"model": state, "optimizer": {"state": {}, "param_groups": []},
+            "model_args": {"n_layer": c.n_layer, "n_head": c.n_head, "n_embd": c.n_embd,
+                           "block_size": c.block_size, "bias": c.bias, "vocab_size": c.vocab_size,
+                           "dropout": 0.0},
+            "iter_num": iter_num, "best_val_loss": 0.9,
+            "config": {"batch_size": 100, "dataset": "lichess_hf_dataset", "learning_rate": 3e-4}}
+
+
+@pytest.mark.parametrize("prefix", ["", "_orig_mod.", "module._orig_mod."])
+def test_peer_checkpoints_load_with_identical_logits_char_tokenizer_and_iter_num(tmp_path, char_model, prefix):
+    from chess_exp.data.tokenizers import get_tokenizer
+    from chess_exp.model.checkpoints import load_checkpoint
+    torch.save(_nanogpt_dict(char_model, prefix=prefix), tmp_path / "ckpt.pt")
+    loaded = load_checkpoint(tmp_path)  # a folder holding nanoGPT's out/ckpt.pt
+    assert loaded.tokenizer == "char" and loaded.step == 600000 and loaded.meta["format"] == "nanogpt"
+    ids = torch.tensor([get_tokenizer("char").encode_game(["e4", "e5", "Nf3", "Nc6"])])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(ids)[0], char_model(ids)[0], rtol=0, atol=0)
+    again = load_checkpoint(tmp_path / "ckpt.pt", tokenizer="char", step=5)  # the flags override the file
+    assert again.step == 5
+    model, meta = load_model(tmp_path / "ckpt.pt")  # the tuple form every command uses
+    assert meta["tokenizer"] == "char" and meta["step"] == 600000 and meta["config"]["block_size"] == 40
+
+
+def test_peer_checkpoint_with_a_move_sized_vocabulary_needs_the_tokenizer_flag(tmp_path):
+    from chess_exp.model.checkpoints import load_checkpoint
+    net = GPT(dataclasses.replace(CHAR_NET, vocab_size=1970))
+    torch.save(_nanogpt_dict(net, bias_buffers=False), tmp_path / "ckpt.pt")
+    assert load_checkpoint(tmp_path).tokenizer == "char"  # 1970 ids cover the 32 characters
+    assert load_checkpoint(tmp_path, tokenizer="move").tokenizer == "move"
+    with pytest.raises(ValueError, match="tokenizer must be one of"):
+        load_checkpoint(tmp_path, tokenizer="bpe")
+    torch.save(_nanogpt_dict(GPT(dataclasses.replace(CHAR_NET, vocab_size=20))), tmp_path / "small.pt")
+    with pytest.raises(ValueError, match="20 token ids but tokenizer 'char' needs 32"):
+        load_checkpoint(tmp_path / "small.pt")
+
+
+def test_files_that_are_not_checkpoints_give_one_line_errors(tmp_path, char_model):
+    import argparse
+    from chess_exp.model.checkpoints import load_checkpoint, save_checkpoint
+    pgn = tmp_path / "games.pgn"
+    pgn.write_text('[Event "x"]\n\n1. e4 e5 *\n')
+    with pytest.raises(ValueError, match="is not a torch checkpoint"):
+        load_checkpoint(pgn)
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "ckpt.pt", char_model, None, 3, None, "char")
+    whole = (tmp_path / "run" / "checkpoints" / "ckpt.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        load_checkpoint(tmp_path / "cut.pt")
+    # a pickled Python object is refused (weights_only=True): reading it could run code
+    torch.save({**_nanogpt_dict(char_model), "args": argparse.Namespace(a=1)}, tmp_path / "objects.pt")
+    with pytest.raises(ValueError, match="Python objects"):
+        load_checkpoint(tmp_path / "objects.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a model checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "model-weights.pt"])
+def test_weights_only_export_round_trip(tmp_path, char_model, name):
+    from chess_exp.model.checkpoints import export_weights, load_checkpoint, save_checkpoint
+    if name.endswith(".safetensors"):
+        pytest.importorskip("safetensors")
+    opt = char_model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), "cpu")
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "ckpt.pt", char_model, opt, 42, None, "char")
+    out = export_weights(tmp_path / "run", tmp_path / name)
+    loaded = load_checkpoint(out)
+    assert loaded.tokenizer == "char" and loaded.step == 42
+    assert out.stat().st_size < (tmp_path / "run" / "checkpoints" / "ckpt.pt").stat().st_size  # no optimizer
+    ids = torch.randint(0, 32, (2, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(ids)[0], char_model(ids)[0], rtol=0, atol=0)
+    if name.endswith(".pt"):
+        assert set(torch.load(out, weights_only=True)) == {"model", "config", "tokenizer", "step", "format"}
+
+
+def test_step_numbered_checkpoint_names(tmp_path, char_model):
+    from chess_exp.model.checkpoints import (checkpoint_path, keep_step_copy, read_checkpoint_step,
+                                             save_checkpoint, step_checkpoints)
+    latest = checkpoint_path(tmp_path)
+    for step in (1000, 2000):
+        save_checkpoint(latest, char_model, None, step, None, "char")
+        keep_step_copy(latest, tmp_path, step)
+    save_checkpoint(latest, char_model, None, 2500, None, "char")
+    kept = step_checkpoints(tmp_path)
+    assert list(kept) == [1000, 2000] and kept[1000].name == "ckpt-0001000.pt"
+    assert [read_checkpoint_step(p) for p in kept.values()] == [1000, 2000]  # the links kept the old files
+    assert read_checkpoint_step(tmp_path) == 2500

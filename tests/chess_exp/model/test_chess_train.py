@@ -188,11 +188,13 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_losses(data_dir, tmp_
     assert len(records(full, "train")) == 60
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_ddp_two_processes_match_one_process_with_the_same_global_batch(data_dir, tmp_path):
+    """torchrun, gloo, 2 CPU processes, no accumulation flag: the global batch (16) is split 8 + 8 and
+    the losses and weights equal one process's on the same 16 sequences."""
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    common = ["--preset", "tiny", "--data", str(data_dir), "--num_threads=1", "--grad_accum=2",
+    common = ["--preset", "tiny", "--data", str(data_dir), "--num_threads=1", "--batch_size=16",
               "--max_iters=8", "--eval_interval=4", "--log_interval=1"]
     subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "chess_exp.model.train", *common,
                     "--out", str(tmp_path / "ddp")], check=True, env=env, capture_output=True, cwd=REPO)
@@ -202,10 +204,29 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(data_dir
     one = [(r["step"], r["loss"]) for r in records(tmp_path / "one", "train")]
     assert [s for s, _ in ddp] == list(range(1, 9))
     np.testing.assert_allclose([l for _, l in ddp], [l for _, l in one], rtol=1e-5)
+    ddp_eval = [r["val_loss"] for r in records(tmp_path / "ddp", "eval")]
+    np.testing.assert_allclose(ddp_eval, [r["val_loss"] for r in records(tmp_path / "one", "eval")], rtol=1e-5)
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2
     m_ddp, _ = load_model(tmp_path / "ddp")
     m_one, _ = load_model(tmp_path / "one")
     for a, b in zip(m_ddp.parameters(), m_one.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_micro_batches_sum_to_the_global_batch_gradient(data_dir):
+    """In-process stand-in for the DDP test (cheap, in `make test`): accumulating 3 uneven micro-batches
+    (16 = 6 + 5 + 5) gives the same loss and the same weights after 3 steps as one batch of 16."""
+    import dataclasses
+    from chess_exp.model.train import build_run, train_step
+    results = []
+    for micro in (0, 6):
+        cfg = tiny(data_dir, Path("unused"), batch_size=16, micro_batch_size=micro, resume=False)
+        run = build_run(cfg, torch.device("cpu"), 0, 1)
+        assert run.plan.micro == ((16,) if micro == 0 else (6, 5, 5))
+        losses = [train_step(run)[0] for _ in range(3)]
+        results.append((losses, [p.detach().clone() for p in run.model.parameters()]))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
