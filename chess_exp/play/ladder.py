@@ -25,9 +25,10 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from chess_exp.play.games import GameRecord, GameSpec, MatchConfig, play_games, score_for
 from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, glicko2_sequential, mle_elo, wdl_table
@@ -100,11 +101,11 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     """Play (or resume) all games of ``config``, rate them, write results; return the results dict."""
     import torch
 
+    from chess_exp.data.tokenizers import get_tokenizer
+    from chess_exp.model.gpt import load_model
     from chess_exp.play.engines import EngineLimit, StockfishPool
     from chess_exp.play.games import engine_adjudicator
-    from chess_exp.model.gpt import load_model
     from chess_exp.play.players import EnginePlayer, ModelPlayer
-    from chess_exp.data.tokenizers import get_tokenizer
     from transcendence.config import write_run_metadata
 
     _validate(config)

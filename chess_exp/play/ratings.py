@@ -24,8 +24,9 @@ opponents of fixed ratings :math:`R_j` (for Stockfish, :data:`STOCKFISH_LEVEL_RA
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize, stats

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from chess_exp.model.gpt import GPT, GPTConfig
 from chess_exp.play import ladder as evaluate
 from chess_exp.play.games import load_records
-from chess_exp.model.gpt import GPT, GPTConfig
 
 
 def _checkpoint(path: Path, tokenizer: str = "move", vocab: int = 1970) -> Path:

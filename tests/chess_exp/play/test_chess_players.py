@@ -3,7 +3,7 @@ sampled character protocol (parsing, retries, forfeit, resignation), KV-cache ge
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import chess
 import numpy as np
@@ -12,11 +12,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chess_exp.data.tokenizers import get_tokenizer
+from chess_exp.model.gpt import GPT, GPTConfig
 from chess_exp.play.engines import RandomPlayer
 from chess_exp.play.games import MatchConfig, ladder_specs, play_games
-from chess_exp.model.gpt import GPT, GPTConfig
 from chess_exp.play.players import ModelPlayer, MoveRequest, PrefixCache, length_groups, parse_sampled_move
-from chess_exp.data.tokenizers import get_tokenizer
 
 OPENING = ("e4", "e5", "Qh5", "Nc6", "Bc4", "Nf6", "Qxf7#")
 
@@ -93,6 +93,8 @@ def test_parse_sampled_move_paper_rules() -> None:
     assert parse_sampled_move("e4 ", board) == ("illegal", None)
     assert parse_sampled_move(";", board) == ("illegal", None)
     assert parse_sampled_move("Zz9", board) == ("illegal", None)
+    for null in ("--", "Z0", "0000", "@@@@"):  # python-chess's null-move spellings are no move
+        assert parse_sampled_move(null, board) == ("illegal", None)
     mate = chess.Board()
     for san in OPENING[:-1]:
         mate.push_san(san)
@@ -186,7 +188,7 @@ def test_prompt_cache_across_moves_matches_brute_force(tokenizer_name: str) -> N
             for san in sans:
                 board.push_san(san)
             requests.append(MoveRequest(board=board, sans=sans, rng=np.random.default_rng(0), game_id=game_id))
-        got = cached._cached_distributions(requests)
+        got = cached.distributions(requests)
         want = scratch.move_distributions([r.board for r in requests], [r.sans for r in requests])
         for (m1, p1), (m2, p2) in zip(got, want):
             assert m1 == m2
@@ -233,3 +235,79 @@ def test_prefix_cache_evicts_least_recently_used() -> None:
     assert list(cache.entries) == ["b", "c"]
     assert cache.new_tokens("c", tok.prefix(("e4", "e5"))) == 1
     assert cache.new_tokens("a", tok.prefix(("e4", "e5"))) == 3
+
+
+def test_short_context_many_games_in_flight_exact_policy() -> None:
+    """Regression: one game's prompt cropped to the context while another game of the same prefill
+    batch is cached used to put the cached row's padding beyond block_size ("position 110 is
+    beyond block_size=64"). A 64-token char model with 16 games in flight reaches it at once."""
+    tok = get_tokenizer("char")
+    player = ModelPlayer(_model("char", block_size=64), tok, policy="exact", temperature=1.0)
+    records = play_games(ladder_specs("model", ["random"], 16, seed=1), {"model": player, "random": RandomPlayer()},
+                         config=MatchConfig(max_moves=30, in_flight=8), progress=False)
+    assert len(records) == 16 and max(len(r.sans) for r in records) > 40  # prompts far beyond the context
+
+
+def test_cropped_and_cached_rows_in_one_batch_match_scratch() -> None:
+    """The same situation at the level of one call: game "a" cached with a short prompt, game "b"
+    cropped; both distributions equal those computed from scratch."""
+    tok = get_tokenizer("move")
+    model = _model("move", block_size=16)
+    cached = ModelPlayer(model, tok, policy="exact", use_cache=True)
+    scratch = ModelPlayer(model, tok, policy="exact", use_cache=False)
+    long_game = ("e4", "e5", "Nf3", "Nc6", "Bb5", "a6", "Ba4", "Nf6", "O-O", "Be7", "Re1", "b5", "Bb3", "d6",
+                 "c3", "O-O", "h3", "Nb8", "d4", "Nbd7")
+
+    def request(sans: tuple[str, ...], game_id: str) -> MoveRequest:
+        board = chess.Board()
+        for san in sans:
+            board.push_san(san)
+        return MoveRequest(board=board, sans=sans, rng=np.random.default_rng(0), game_id=game_id)
+
+    cached.distributions([request(long_game[:2], "a")])
+    requests = [request(long_game[:3], "a"), request(long_game, "b")]
+    got = cached.distributions(requests)
+    want = scratch.move_distributions([r.board for r in requests], [r.sans for r in requests])
+    for (m1, p1), (m2, p2) in zip(got, want):
+        assert m1 == m2
+        np.testing.assert_allclose(p1, p2, rtol=1e-5, atol=1e-8)
+    assert set(cached.prefix_cache.entries) == {"a"}  # the cropped game is not cached
+
+
+def test_sampled_policy_short_context_many_games_in_flight() -> None:
+    """The sampled protocol's prefill batches cropped and cached prompts the same way."""
+    tok = get_tokenizer("char")
+    player = ModelPlayer(_model("char", block_size=40), tok, policy="sampled", temperature=1.0, attempts=50)
+    records = play_games(ladder_specs("model", ["random"], 12, seed=4), {"model": player, "random": RandomPlayer()},
+                         config=MatchConfig(max_moves=15, in_flight=12), progress=False)
+    assert len(records) == 12
+
+
+def test_request_temperature_overrides_the_players() -> None:
+    """The temperature travels in the request as a float; the player's own is the fallback."""
+    tok = get_tokenizer("move")
+    player = ModelPlayer(_model("move"), tok, temperature=1.0)
+    board = chess.Board()
+    cold = {player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(s),
+                                       temperature=0.0)])[0].move for s in range(30)}
+    hot = {player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(s))])[0].move
+           for s in range(30)}
+    assert len(cold) == 1 and len(hot) > 5
+    with pytest.raises(ValueError, match="temperature"):
+        player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(0), temperature=-1.0)])
+
+
+def test_no_cache_is_a_cache_of_size_zero() -> None:
+    """use_cache=False runs the same arithmetic as the cache, keeping nothing: equal distributions."""
+    tok = get_tokenizer("char")
+    model = _model("char", block_size=96)
+    cached = ModelPlayer(model, tok, use_cache=True)
+    plain = ModelPlayer(model, tok, use_cache=False)
+    board = chess.Board()
+    for san in OPENING[:4]:
+        board.push_san(san)
+    request = MoveRequest(board=board, sans=OPENING[:4], rng=np.random.default_rng(0), game_id="g")
+    (m1, p1), = cached.distributions([request])
+    (m2, p2), = plain.distributions([request])
+    assert m1 == m2 and np.array_equal(p1, p2)
+    assert plain.prefix_cache.entries == {} and set(cached.prefix_cache.entries) == {"g"}

@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chess_exp.play.ratings import (STOCKFISH_LEVEL_RATINGS, glicko2_sequential, glicko2_update, mle_elo,
-                               wdl_table)
+from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, glicko2_sequential, glicko2_update, mle_elo, wdl_table
 
 
 def test_glickman_worked_example() -> None:
