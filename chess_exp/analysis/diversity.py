@@ -1,4 +1,4 @@
-"""Dataset diversity (paper §3.8, Fig. 5): normalised action entropy of common states per rating cap.
+"""Dataset diversity (Fig. 5; see docs/paper-notes.md): normalised action entropy of common states per rating cap.
 
 For each cap (games where both players are rated <= cap), positions before plies 0..16 are keyed by
 FEN without move counters; a state is *common* when visited more than ``threshold`` times (the
@@ -32,7 +32,7 @@ import numpy as np
 
 from chess_exp.analysis import _cli
 from chess_exp.analysis.games_io import iter_games
-from chess_exp.analysis.stats import bootstrap_mean, entropy_bits, normalized_entropy
+from chess_exp.analysis.stats import bootstrap_mean, entropy_bits, normalized_entropy, paired_bootstrap_means
 
 __all__ = ["DiversityConfig", "OpeningTable", "collect_openings", "state_entropies", "run_diversity",
            "add_arguments", "main"]
@@ -139,17 +139,14 @@ def _summary(states: list[dict], rng: np.random.Generator, n_boot: int) -> dict:
     return out
 
 
-def _boot_means(v: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    return v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
-
-
 def _ordering(per_cap: dict[int, list[dict]], norm: str, rng: np.random.Generator, n_boot: int) -> dict:
     """Is mean(cap_1) > mean(cap_2) > ... ? With the bootstrap share of resamples where it holds."""
     caps = [c for c in per_cap if per_cap[c]]
     if len(caps) < 2:
         return {"holds": None}
     means = [float(np.mean([x[norm] for x in per_cap[c]])) for c in caps]
-    boots = [_boot_means(np.array([x[norm] for x in per_cap[c]]), rng, n_boot) for c in caps]
+    boots = [paired_bootstrap_means(np.array([[x[norm] for x in per_cap[c]]]), rng=rng, n_boot=n_boot)[0]
+             for c in caps]
     holds = all(a > b for a, b in zip(means, means[1:]))
     share = float(np.mean(np.all([boots[i] > boots[i + 1] for i in range(len(caps) - 1)], axis=0)))
     diffs = {f"{caps[i]}-{caps[i + 1]}": {
@@ -171,8 +168,7 @@ def _shared(per_cap: dict[int, list[dict]], rng: np.random.Generator, n_boot: in
     out: dict = {"n_states": len(order)}
     for norm in ("h_legal", "h_observed"):
         vals = np.array([[{x["fen"]: x[norm] for x in per_cap[c]}[f] for f in order] for c in caps])  # (caps, n)
-        idx = rng.integers(0, len(order), size=(n_boot, len(order)))
-        boots = vals[:, idx].mean(axis=2)  # (caps, n_boot), the same resampled states for every cap
+        boots = paired_bootstrap_means(vals, rng=rng, n_boot=n_boot)  # (caps, n_boot), the same states resampled
         means = vals.mean(axis=1)
         out[norm] = {
             "means": {str(c): float(m) for c, m in zip(caps, means)},

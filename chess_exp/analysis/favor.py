@@ -41,7 +41,7 @@ import numpy as np
 import transcendence as T
 from chess_exp.analysis import _cli
 from chess_exp.analysis.reward import DEFAULT_NODES, RewardOracle
-from chess_exp.analysis.stats import bootstrap_mean, summarize, top_share
+from chess_exp.analysis.stats import bootstrap_mean, cluster_bootstrap_mean, summarize, top_share
 
 __all__ = ["FavorConfig", "ModelState", "model_states", "StateArrays", "build_arrays", "favor_tables",
            "sampled_rewards", "summarize_favor", "run_favor", "add_arguments", "main"]
@@ -186,8 +186,7 @@ def summarize_favor(arrays: StateArrays, tables: dict[str, np.ndarray], cfg: Fav
     keep = game_n > 0
 
     def by_game(v: np.ndarray) -> dict:
-        means = np.bincount(arrays.game, weights=v, minlength=n_games)[keep] / game_n[keep]
-        return bootstrap_mean(means, rng=rng, n_boot=cfg.n_boot, weights=game_n[keep]).as_dict()
+        return cluster_bootstrap_mean(v, arrays.game, rng=rng, n_boot=cfg.n_boot).as_dict()
 
     rows = []
     for i, t in enumerate(taus):

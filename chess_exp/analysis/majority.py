@@ -40,7 +40,7 @@ import numpy as np
 from chess_exp.analysis import _cli
 from chess_exp.analysis.games_io import iter_games
 from chess_exp.analysis.reward import DEFAULT_NODES, RewardOracle, eval_to_reward, terminal_reward
-from chess_exp.analysis.stats import bootstrap_mean
+from chess_exp.analysis.stats import bootstrap_mean, paired_bootstrap_means
 
 __all__ = ["MajorityConfig", "PlyTable", "collect_plies", "state_table", "summarize_states",
            "run_majority", "add_arguments", "main"]
@@ -232,8 +232,7 @@ def paired_over_shared_states(per_group: dict[int, list[dict]], key: str, *, rng
         return {"n_states": len(fens)}
     order = sorted(fens)
     vals = np.array([[{x["fen"]: x[key] for x in per_group[g]}[f] for f in order] for g in groups])
-    idx = rng.integers(0, len(order), size=(n_boot, len(order)))
-    boots = vals[:, idx].mean(axis=2)
+    boots = paired_bootstrap_means(vals, rng=rng, n_boot=n_boot)  # (groups, n_boot), the same states resampled
     means = vals.mean(axis=1)
     return {"n_states": len(order), "means": {str(g): float(m) for g, m in zip(groups, means)},
             "paired_differences": {f"{groups[i]}-{groups[i + 1]}": {
