@@ -6,8 +6,14 @@ Paper §3.7 (code ``analysis/advantage/1_calculate_advantages.py``): Stockfish `
 used ``Limit(time=1.0)``; we default to a node limit (repeatable, machine-independent) and record
 it next to every cached value and in every results file.
 
-Results are cached on disk (SQLite, one row per position and limit), keyed by the position without
-move counters (``board.epd()``), so no position is analysed twice, across runs and processes.
+Results are cached on disk (SQLite, one row per position and limit), keyed by
+:func:`chess_exp.play.engines.position_key` (the FEN without the fullmove number), so no position is
+analysed twice, across runs and processes. The engines are a
+:class:`chess_exp.play.engines.StockfishPool` (timeouts, restarts after a crash or a hang), and every
+position is analysed alone (no move history, cleared hash) so a cached value is a function of its
+key. Cache format 2 (table ``rewards_v2``, default file ``stockfish_rewards.v2.sqlite``): format 1
+keyed positions by ``board.epd()`` (no halfmove clock) and analysed them with their history and a
+warm hash, so its values depended on which game reached a position first; its rows are never read.
 
 >>> from chess_exp.analysis.reward import eval_to_reward
 >>> round(eval_to_reward("0.00", chess.WHITE), 3), round(eval_to_reward("#-1", chess.WHITE), 3)
@@ -19,7 +25,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import shutil
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -29,39 +34,28 @@ from typing import Iterable, Sequence
 import chess
 import chess.engine
 
+from chess_exp.play.engines import DEFAULT_NODES as _ENGINE_NODES
+from chess_exp.play.engines import EngineLimit, Stockfish, StockfishPool, find_stockfish, position_key
+
 __all__ = ["DEFAULT_NODES", "default_cache_path", "eval_to_reward", "score_to_reward",
            "terminal_reward", "position_key", "RewardCache", "RewardOracle", "move_rewards",
            "find_stockfish_path"]
 
-DEFAULT_NODES = 100_000  # Stockfish nodes per position (shared by all multipv lines)
+DEFAULT_NODES = _ENGINE_NODES["reward"]  # Stockfish nodes per position (shared by all multipv lines)
+CACHE_FORMAT = 2  # the key format (position_key) and the analysis protocol; in the table and file name
 
 
 def default_cache_path() -> Path:
-    """$TRANSCENDENCE_REWARD_CACHE or <repo>/runs/cache/stockfish_rewards.sqlite."""
+    """$TRANSCENDENCE_REWARD_CACHE or <repo>/runs/cache/stockfish_rewards.v2.sqlite."""
     env = os.environ.get("TRANSCENDENCE_REWARD_CACHE")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "runs" / "cache" / "stockfish_rewards.sqlite"
+    return Path(__file__).resolve().parents[2] / "runs" / "cache" / f"stockfish_rewards.v{CACHE_FORMAT}.sqlite"
 
 
 def find_stockfish_path(path: str | None = None) -> str:
-    """EVAL's ``find_stockfish`` when present, else $STOCKFISH_PATH, PATH, /usr/games/stockfish."""
-    try:
-        from chess_exp.play.engines import find_stockfish  # EVAL's resolver, once it exists
-        return find_stockfish(path)
-    except ImportError:
-        pass
-    for candidate in (path, os.environ.get("STOCKFISH_PATH"), shutil.which("stockfish"),
-                      "/usr/games/stockfish"):
-        if candidate and Path(candidate).exists():
-            return str(candidate)
-    raise FileNotFoundError("Stockfish not found: install it (apt-get install -y stockfish) or set "
-                            "STOCKFISH_PATH")
-
-
-def position_key(board: chess.Board) -> str:
-    """The position without move counters: placement, side to move, castling, legal e.p. square."""
-    return board.epd()
+    """:func:`chess_exp.play.engines.find_stockfish` (kept under this name for callers)."""
+    return find_stockfish(path)
 
 
 def score_to_reward(score: chess.engine.PovScore, mover: chess.Color) -> float:
@@ -94,7 +88,12 @@ def terminal_reward(board_after: chess.Board, mover: chess.Color) -> float | Non
 
 
 class RewardCache:
-    """SQLite cache: (position key, limit key) -> [[uci, reward, raw score], ...] best first."""
+    """SQLite cache: (position key, limit key) -> [[uci, reward, raw score], ...] best first.
+
+    Rows live in table ``rewards_v2``; a format-1 table (``rewards``) in the same file is ignored.
+    """
+
+    TABLE = f"rewards_v{CACHE_FORMAT}"
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else default_cache_path()
@@ -102,25 +101,25 @@ class RewardCache:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, timeout=120, check_same_thread=False)
         with self._lock:
-            self._conn.execute("CREATE TABLE IF NOT EXISTS rewards (key TEXT, lim TEXT, value TEXT, "
+            self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.TABLE} (key TEXT, lim TEXT, value TEXT, "
                                "PRIMARY KEY (key, lim))")
             self._conn.commit()
 
     def get(self, key: str, lim: str) -> list | None:
         with self._lock:
-            row = self._conn.execute("SELECT value FROM rewards WHERE key=? AND lim=?",
+            row = self._conn.execute(f"SELECT value FROM {self.TABLE} WHERE key=? AND lim=?",
                                      (key, lim)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def put(self, key: str, lim: str, value: list) -> None:
         with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO rewards VALUES (?, ?, ?)",
+            self._conn.execute(f"INSERT OR REPLACE INTO {self.TABLE} VALUES (?, ?, ?)",
                                (key, lim, json.dumps(value)))
             self._conn.commit()
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM rewards").fetchone()[0])
+            return int(self._conn.execute(f"SELECT COUNT(*) FROM {self.TABLE}").fetchone()[0])
 
     def close(self) -> None:
         self._conn.close()
@@ -136,47 +135,45 @@ class RewardOracle:
 
     def __init__(self, stockfish_path: str | None = None, *, nodes: int | None = DEFAULT_NODES,
                  time_s: float | None = None, cache: RewardCache | str | Path | None = None,
-                 hash_mb: int = 64, workers: int = 1):
+                 hash_mb: int = 64, workers: int = 1, hang_timeout: float = 300.0):
         if (nodes is None) == (time_s is None):
             raise ValueError("nodes/time_s: give exactly one limit (nodes is the repeatable default)")
         if nodes is not None and nodes <= 0:
             raise ValueError(f"nodes: must be positive, got {nodes}")
         self.stockfish_path = stockfish_path
-        self.limit = chess.engine.Limit(nodes=nodes) if nodes is not None else chess.engine.Limit(time=time_s)
-        self.limit_key = f"nodes={nodes}" if nodes is not None else f"time={time_s}"
+        self.engine_limit = (EngineLimit(kind="nodes", value=nodes) if nodes is not None
+                             else EngineLimit(kind="time", value=float(time_s)))  # type: ignore[arg-type]
+        self.limit = self.engine_limit.to_chess()
+        self.limit_key = str(self.engine_limit)
         self.cache = cache if isinstance(cache, RewardCache) else RewardCache(cache)
         self.hash_mb = hash_mb
         self.workers = max(1, int(workers))
-        self._engines: list[chess.engine.SimpleEngine] = []
-        self._free: list[chess.engine.SimpleEngine] = []
+        self.hang_timeout = hang_timeout  # a MultiPV search over every legal move can take a while
+        self._pool: StockfishPool | None = None
         self._elock = threading.Lock()
         self.n_analysed = 0  # positions sent to Stockfish by this oracle
         self.n_cached = 0  # positions answered from the cache
 
     # -- engines ---------------------------------------------------------------------------------
-    def _acquire(self) -> chess.engine.SimpleEngine:
+    @property
+    def pool(self) -> StockfishPool:
+        """The engines (started on first use), one per worker."""
         with self._elock:
-            if self._free:
-                return self._free.pop()
-            path = find_stockfish_path(self.stockfish_path)
-            engine = chess.engine.SimpleEngine.popen_uci(path)
-            engine.configure({"Threads": 1, "Hash": self.hash_mb})
-            self._engines.append(engine)
-            return engine
+            if self._pool is None:
+                self._pool = StockfishPool(self.workers, find_stockfish(self.stockfish_path), limit=self.engine_limit,
+                                           hash_mb=self.hash_mb, hang_timeout=self.hang_timeout)
+            return self._pool
 
-    def _release(self, engine: chess.engine.SimpleEngine) -> None:
-        with self._elock:
-            self._free.append(engine)
+    @property
+    def restarts(self) -> int:
+        """Engine crashes or hangs survived."""
+        return 0 if self._pool is None else self._pool.restarts
 
     def close(self) -> None:
         with self._elock:
-            for engine in self._engines:
-                try:
-                    engine.quit()
-                except (chess.engine.EngineError, chess.engine.EngineTerminatedError, OSError):
-                    pass
-            self._engines.clear()
-            self._free.clear()
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def __enter__(self) -> "RewardOracle":
         return self
@@ -195,27 +192,28 @@ class RewardOracle:
         legal = list(board.legal_moves)
         if not legal:
             return []
-        engine = self._acquire()
-        try:
-            infos = engine.analyse(board, self.limit, multipv=len(legal))
-            rows: dict[chess.Move, list] = {}
-            for info in infos:
-                pv = info.get("pv")
-                if pv and pv[0] in board.legal_moves and pv[0] not in rows and "score" in info:
-                    rows[pv[0]] = [pv[0].uci(), score_to_reward(info["score"], mover), str(info["score"].white())]
-            for move in legal:  # lines Stockfish did not report: analyse the child position
-                if move in rows:
-                    continue
-                child = board.copy(stack=False)
-                child.push(move)
-                term = terminal_reward(child, mover)
-                if term is not None:
-                    rows[move] = [move.uci(), term, "terminal"]
-                else:
-                    info = engine.analyse(child, self.limit)
-                    rows[move] = [move.uci(), score_to_reward(info["score"], mover), str(info["score"].white())]
-        finally:
-            self._release(engine)
+        return self.pool.run(lambda engine: self._analyse_on(engine, board, mover, legal))
+
+    def _analyse_on(self, engine: Stockfish, board: chess.Board, mover: chess.Color,
+                    legal: list[chess.Move]) -> list:
+        """The position (alone, cleared hash) and, for lines Stockfish did not report, the children."""
+        infos = engine.analyse(board, multipv=len(legal))
+        rows: dict[chess.Move, list] = {}
+        for info in infos:
+            pv = info.get("pv")
+            if pv and pv[0] in board.legal_moves and pv[0] not in rows and "score" in info:
+                rows[pv[0]] = [pv[0].uci(), score_to_reward(info["score"], mover), str(info["score"].white())]
+        for move in legal:  # lines Stockfish did not report: analyse the child position
+            if move in rows:
+                continue
+            child = board.copy(stack=False)
+            child.push(move)
+            term = terminal_reward(child, mover)
+            if term is not None:
+                rows[move] = [move.uci(), term, "terminal"]
+            else:
+                (info,) = engine.analyse(child)
+                rows[move] = [move.uci(), score_to_reward(info["score"], mover), str(info["score"].white())]
         # multipv order is Stockfish's ranking; re-sort stably by reward for the filled-in lines
         ordered = sorted(rows.values(), key=lambda r: -r[1])
         return ordered

@@ -7,8 +7,10 @@ function of the position alone and can be cached: the expert's move distribution
 known exactly, and generation, the mixture and the agreement measurement never search the same
 position twice.
 
-The cache key is the first five FEN fields (pieces, side, castling, legal en-passant square,
-halfmove clock): everything the search can see. The on-disk cache is an append-only text file, one
+The oracle is a cache in front of :class:`chess_exp.play.engines.Stockfish` (so a crash or a hang
+of the engine is survived by a restart, with the same timeouts as in games). The cache key is
+:func:`chess_exp.play.engines.position_key`, the first five FEN fields (pieces, side, castling, legal
+en-passant square, halfmove clock): everything the search can see. The on-disk cache is an append-only text file, one
 ``key<TAB>uci`` line per position; several processes may append to it at once (each line is one
 ``write`` to a file opened with ``O_APPEND``, which is atomic for lines this short), and a torn last
 line from a crash is ignored on reading.
@@ -25,12 +27,9 @@ from typing import Any
 import chess
 import chess.engine
 
+from chess_exp.play.engines import DEFAULT_NODES, EngineLimit, Stockfish, find_stockfish, position_key
+
 __all__ = ["EngineSpec", "Oracle", "position_key", "default_cache_dir"]
-
-
-def position_key(board: chess.Board) -> str:
-    """The part of the FEN the oracle depends on: the FEN without the fullmove number."""
-    return " ".join(board.fen(en_passant="legal").split()[:5])
 
 
 def default_cache_dir() -> Path:
@@ -42,7 +41,7 @@ def default_cache_dir() -> Path:
 class EngineSpec:
     """The search behind every expert: Stockfish at full strength with a fixed, repeatable limit."""
 
-    nodes: int | None = 200  # node limit per search (None: use depth)
+    nodes: int | None = DEFAULT_NODES["oracle"]  # node limit per search (None: use depth)
     depth: int | None = None  # depth limit per search (used when nodes is None)
     hash_mb: int = 16  # Stockfish hash table (MB); cleared before every search
 
@@ -54,28 +53,21 @@ class EngineSpec:
             if value is not None and value < 1:
                 raise ValueError(f"EngineSpec: {name} must be >= 1, got {value}")
 
+    @property
+    def engine_limit(self) -> EngineLimit:
+        """The limit as the engine layer's :class:`~chess_exp.play.engines.EngineLimit`."""
+        if self.nodes is not None:
+            return EngineLimit(kind="nodes", value=self.nodes)
+        assert self.depth is not None
+        return EngineLimit(kind="depth", value=self.depth)
+
     def limit(self) -> chess.engine.Limit:
-        return chess.engine.Limit(nodes=self.nodes) if self.nodes is not None else chess.engine.Limit(
-            depth=self.depth)
+        return self.engine_limit.to_chess()
 
     @property
     def tag(self) -> str:
         """A short name used in PGN headers and cache file names, e.g. ``nodes=200``."""
-        return f"nodes={self.nodes}" if self.nodes is not None else f"depth={self.depth}"
-
-
-def _find_stockfish(path: str | None) -> str:
-    try:  # EVAL's finder when it is there (one place for the search order and the error message)
-        from chess_exp.play.engines import find_stockfish
-        return str(find_stockfish(path))
-    except ImportError:
-        pass
-    import shutil
-    for candidate in (path, os.environ.get("STOCKFISH_PATH"), shutil.which("stockfish"), "/usr/games/stockfish"):
-        if candidate and Path(candidate).exists():
-            return str(candidate)
-    raise FileNotFoundError("Stockfish not found: install it (apt-get install -y stockfish) or set "
-                            "STOCKFISH_PATH / pass --stockfish PATH")
+        return str(self.engine_limit)
 
 
 class Oracle:
@@ -95,11 +87,12 @@ class Oracle:
     """
 
     def __init__(self, spec: EngineSpec = EngineSpec(), *, cache_dir: str | Path | None = None,
-                 stockfish: str | None = None) -> None:
+                 stockfish: str | None = None, hang_timeout: float = 30.0) -> None:
         self.spec = spec
-        self.stockfish = _find_stockfish(stockfish)
+        self.stockfish = find_stockfish(stockfish)
+        self.hang_timeout = hang_timeout
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self._engine: chess.engine.SimpleEngine | None = None
+        self._engine: Stockfish | None = None
         self._cache: dict[str, str] = {}
         self._fd: int | None = None
         self.searches = 0  # searches this process ran (cache misses)
@@ -144,11 +137,16 @@ class Oracle:
     def __len__(self) -> int:
         return len(self._cache)
 
-    def _open(self) -> chess.engine.SimpleEngine:
+    def _open(self) -> Stockfish:
         if self._engine is None:
-            self._engine = chess.engine.SimpleEngine.popen_uci(self.stockfish)
-            self._engine.configure({"Threads": 1, "Hash": self.spec.hash_mb})
+            self._engine = Stockfish(self.stockfish, limit=self.spec.engine_limit, hash_mb=self.spec.hash_mb,
+                                     hang_timeout=self.hang_timeout, name="oracle")
         return self._engine
+
+    @property
+    def restarts(self) -> int:
+        """Engine crashes or hangs survived by this process's engine."""
+        return 0 if self._engine is None else self._engine.restarts
 
     def _append(self, key: str, uci: str) -> None:
         path = self.cache_file
@@ -172,31 +170,17 @@ class Oracle:
             fresh = chess.Board(key + " 1")  # no history: the answer depends on the key alone
             if not any(fresh.generate_legal_moves()):
                 raise ValueError(f"board: no legal move in {board.fen()}")
-            for attempt in range(2):
-                try:
-                    result = self._open().play(fresh, self.spec.limit(), game=object())
-                    break
-                except (chess.engine.EngineError, chess.engine.EngineTerminatedError):
-                    self._restart()
-                    if attempt == 1:
-                        raise
-            assert result.move is not None
-            uci = result.move.uci()
+            # the engine layer restarts a crashed or hung Stockfish and replays the search
+            uci = self._open().best_move(fresh).uci()
             self.searches += 1
             self._cache[key] = uci
             self._append(key, uci)
         return uci
 
-    def _restart(self) -> None:
-        try:
-            if self._engine is not None:
-                self._engine.quit()
-        except Exception:  # noqa: BLE001 - a dead engine cannot be asked to quit
-            pass
-        self._engine = None
-
     def close(self) -> None:
-        self._restart()
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

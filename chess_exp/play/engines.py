@@ -11,6 +11,14 @@ An :class:`Engine` answers one question, ``play(board, rng=...) -> chess.Move``.
 :class:`StockfishPool` runs several Stockfish processes side by side so that many games can be in
 flight at once (``chess_exp.play.games``).
 
+This module is the one place where Stockfish is found (:func:`find_stockfish`, :func:`check_stockfish`),
+started and supervised (:class:`Stockfish`, :class:`StockfishPool`: timeouts, restarts), where a
+search limit is parsed and written (:class:`EngineLimit`, defaults in :data:`DEFAULT_NODES`) and where
+a position is turned into a cache key (:func:`position_key`). The experts' best-move oracle
+(``chess_exp.experts.oracle.Oracle``) and the analyses' reward oracle
+(``chess_exp.analysis.reward.RewardOracle``) are caches in front of these engines
+(:meth:`Stockfish.best_move`, :meth:`Stockfish.analyse`).
+
 Skill Level and repeatability
 -----------------------------
 Stockfish's own ``Skill Level`` (levels < 20) picks its move at search depth ``1 + level`` from the
@@ -53,7 +61,7 @@ import numpy as np
 
 __all__ = ["Engine", "EngineLimit", "RandomPlayer", "Stockfish", "StockfishPool", "StockfishNotFound",
            "StockfishUnusable", "check_stockfish",
-           "find_stockfish", "DEFAULT_LIMIT", "INSTALL_HINT"]
+           "find_stockfish", "DEFAULT_LIMIT", "DEFAULT_NODES", "INSTALL_HINT", "position_key"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +108,27 @@ def find_stockfish(path: str | os.PathLike[str] | None = None) -> str:
                             f"{INSTALL_HINT}")
 
 
+#: Default Stockfish node counts, one per use (nodes, not time: repeatable and machine-independent).
+#: ``play``: the Skill Level ladder and engine adjudication; ``oracle``: the experts' best move
+#: (``EngineSpec``'s default; the preset panels use 50); ``reward``: r(x, y) for the analyses, shared
+#: by all MultiPV lines of one position.
+DEFAULT_NODES: dict[str, int] = {"play": 20_000, "oracle": 200, "reward": 100_000}
+
+
+def position_key(board: chess.Board) -> str:
+    """The cache key of a position: the FEN without the fullmove number.
+
+    Piece placement, side to move, castling rights, the en-passant square only when a capture there
+    is legal, and the halfmove clock. The halfmove clock stays in because Stockfish's evaluation
+    depends on it (it scales evaluations towards a draw as the fifty-move rule nears), so two
+    positions that differ only in it can get different best moves or scores; the fullmove number
+    never changes a search. Every cache of Stockfish results keys positions with this function, and
+    every cached search is run on the position alone (no move history, cleared hash), so a cached
+    value is a function of its key.
+    """
+    return " ".join(board.fen(en_passant="legal").split()[:5])
+
+
 @dataclass(frozen=True, kw_only=True)
 class EngineLimit:
     """How long Stockfish thinks per move: exactly one of nodes, depth or time.
@@ -109,7 +138,7 @@ class EngineLimit:
     """
 
     kind: Literal["nodes", "depth", "time"] = "nodes"  # which budget
-    value: float = 20_000  # nodes (count), depth (plies) or time (seconds)
+    value: float = DEFAULT_NODES["play"]  # nodes (count), depth (plies) or time (seconds)
 
     def __post_init__(self) -> None:
         if self.kind not in ("nodes", "depth", "time"):
@@ -145,7 +174,7 @@ class EngineLimit:
         return f"{self.kind}={value}"
 
 
-DEFAULT_LIMIT = EngineLimit(kind="nodes", value=20_000)
+DEFAULT_LIMIT = EngineLimit(kind="nodes", value=DEFAULT_NODES["play"])
 
 
 @runtime_checkable
@@ -225,6 +254,8 @@ class Stockfish:
     hash_mb : hash table size in MB.
     hang_timeout : seconds beyond the limit after which a silent engine counts as hung and is restarted.
     max_restarts : restarts tried for one move before giving up with ``chess.engine.EngineError``.
+    start_timeout : seconds allowed for starting the process and the UCI handshake (kept apart from
+        ``hang_timeout`` so that a short hang timeout does not fail a restart on a loaded machine).
 
     Every search starts from a cleared engine state (``ucinewgame``), so a move depends only on the
     position, the limit and the game's generator, not on which process of a pool played the last one.
@@ -233,7 +264,7 @@ class Stockfish:
     def __init__(self, path: str | os.PathLike[str] | None = None, *, level: int = 20,
                  limit: EngineLimit = DEFAULT_LIMIT, skill: Literal["emulated", "native"] = "emulated",
                  hash_mb: int = 16, hang_timeout: float = 30.0, max_restarts: int = 3,
-                 name: str | None = None) -> None:
+                 name: str | None = None, start_timeout: float = 60.0) -> None:
         _check_level(level)
         if skill not in ("emulated", "native"):
             raise ValueError(f"skill={skill!r}: must be 'emulated' (repeatable) or 'native'")
@@ -245,6 +276,7 @@ class Stockfish:
         self.skill = skill
         self.hash_mb = hash_mb
         self.hang_timeout = hang_timeout
+        self.start_timeout = max(start_timeout, hang_timeout)
         self.max_restarts = max_restarts
         self.name = name or f"stockfish-L{level}"
         self.restarts = 0  # crashes or hangs survived
@@ -263,7 +295,7 @@ class Stockfish:
     def open(self) -> None:
         with self._lock:
             if self._engine is None:
-                engine = chess.engine.SimpleEngine.popen_uci(self.path, timeout=self.hang_timeout)
+                engine = chess.engine.SimpleEngine.popen_uci(self.path, timeout=self.start_timeout)
                 try:
                     engine.configure({"Threads": 1, "Hash": self.hash_mb})
                 except BaseException:
@@ -299,7 +331,9 @@ class Stockfish:
         return None if engine is None else engine.transport.get_pid()
 
     # -- calls ----------------------------------------------------------------------------------
-    def _call(self, make_coro: Callable[[chess.engine.Protocol], Any], board: chess.Board) -> Any:
+    def _call(self, make_coro: Callable[[chess.engine.Protocol], Any], board: chess.Board,
+              limit: EngineLimit | None = None) -> Any:
+        limit = self.limit if limit is None else limit
         with self._lock:
             for attempt in range(self.max_restarts + 1):
                 try:
@@ -307,7 +341,7 @@ class Stockfish:
                         self.open()
                     engine = self._engine
                     assert engine is not None
-                    timeout = self.hang_timeout + (self.limit.value if self.limit.kind == "time" else 0.0)
+                    timeout = self.hang_timeout + (limit.value if limit.kind == "time" else 0.0)
                     protocol = engine.protocol
 
                     async def bounded() -> Any:
@@ -359,6 +393,27 @@ class Stockfish:
                                               options={"Skill Level": 20}), board)
         return info["score"]
 
+    def best_move(self, board: chess.Board, limit: EngineLimit | None = None) -> chess.Move:
+        """Full-strength move in ``board`` alone (no move history, cleared hash): a function of
+        :func:`position_key` and the limit, which is what makes it cacheable."""
+        limit = self.limit if limit is None else limit
+        fresh_board = board.copy(stack=False)
+        if not any(fresh_board.generate_legal_moves()):
+            raise ValueError(f"board: no legal move in {board.fen()}")
+        result = self._call(lambda p: p.play(fresh_board, limit.to_chess(), game=object(),
+                                             options={"Skill Level": 20}), fresh_board, limit)
+        return self._checked(result.move, fresh_board)
+
+    def analyse(self, board: chess.Board, limit: EngineLimit | None = None, *,
+                multipv: int | None = None) -> list[chess.engine.InfoDict]:
+        """Full-strength MultiPV analysis of ``board`` alone (no history, cleared hash): one info per
+        line, best first (``multipv=None``: one line)."""
+        limit = self.limit if limit is None else limit
+        fresh_board = board.copy(stack=False)
+        infos = self._call(lambda p: p.analyse(fresh_board, limit.to_chess(), game=object(), multipv=multipv or 1,
+                                               options={"Skill Level": 20}), fresh_board, limit)
+        return list(infos)
+
     @staticmethod
     def _checked(move: chess.Move | None, board: chess.Board) -> chess.Move:
         if move is None or move not in board.legal_moves:
@@ -381,14 +436,15 @@ class StockfishPool:
 
     def __init__(self, size: int = 2, path: str | os.PathLike[str] | None = None, *,
                  limit: EngineLimit = DEFAULT_LIMIT, skill: Literal["emulated", "native"] = "emulated",
-                 hash_mb: int = 16, hang_timeout: float = 30.0) -> None:
+                 hash_mb: int = 16, hang_timeout: float = 30.0, max_restarts: int = 3) -> None:
         if size < 1:
             raise ValueError(f"size={size}: a pool needs at least one engine")
         self.path = find_stockfish(path)
         self.limit = limit
         self.skill = skill
         self.engines = [Stockfish(self.path, limit=limit, skill=skill, hash_mb=hash_mb,
-                                  hang_timeout=hang_timeout, name=f"stockfish#{i}") for i in range(size)]
+                                  hang_timeout=hang_timeout, max_restarts=max_restarts, name=f"stockfish#{i}")
+                        for i in range(size)]
         self._free: "list[Stockfish]" = list(self.engines)
         self._cond = threading.Condition()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -444,6 +500,16 @@ class StockfishPool:
     def evaluate(self, board: chess.Board) -> chess.engine.PovScore:
         """Full-strength evaluation on one of the pool's engines."""
         return self._with_engine(lambda engine: engine.evaluate(board))
+
+    def run(self, fn: Callable[[Stockfish], T]) -> T:
+        """``fn(engine)`` on a free engine of the pool (waits for one); safe from many threads.
+
+        Works outside a ``with`` block too: engines start on first use; call :meth:`close`.
+        """
+        return self._with_engine(fn)
+
+    def close(self) -> None:
+        self.__exit__()
 
 
 class StockfishUnusable(ValueError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -13,8 +14,8 @@ import chess.engine
 import numpy as np
 import pytest
 
-from chess_exp.play.engines import (EngineLimit, RandomPlayer, Stockfish, StockfishNotFound, StockfishPool,
-                               find_stockfish, pick_skill_move)
+from chess_exp.play.engines import (DEFAULT_NODES, EngineLimit, RandomPlayer, Stockfish, StockfishNotFound,
+                                    StockfishPool, find_stockfish, pick_skill_move, position_key)
 from chess_exp.play.games import MatchConfig, ladder_specs, load_records, play_games, score_for
 from chess_exp.play.players import EnginePlayer, MoveChoice, MoveRequest
 
@@ -144,8 +145,28 @@ def test_node_limit_and_seed_give_identical_pgn(stockfish_path: str, tmp_path: P
     assert (tmp_path / "0" / "games.pgn").read_text() == (tmp_path / "x" / "games.pgn").read_text()
 
 
+def _state(pid: int) -> str:
+    """The process state letter from /proc (R, S, T stopped, Z zombie), "gone" when it has exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return "gone"
+
+
+def signal_and_wait(pid: int, sig: int, *, deadline: float = 60.0) -> None:
+    """Send ``sig`` and wait for its effect (stopped, or dead) instead of sleeping a fixed time."""
+    os.kill(pid, sig)
+    wanted = {"T", "t"} if sig == signal.SIGSTOP else {"Z", "X", "gone"}
+    end = time.monotonic() + deadline
+    while _state(pid) not in wanted:
+        assert time.monotonic() < end, f"process {pid} never reached {wanted} after signal {sig}"
+        time.sleep(0.01)
+
+
 class Killer:
-    """Wraps a player; before its n-th call kills every engine process of the pool (a crash)."""
+    """Wraps a player; before its n-th call kills (or stops) every engine process of the pool and
+    waits until the signal has taken effect."""
 
     def __init__(self, inner: EnginePlayer, pool: StockfishPool, at_call: int, sig: int) -> None:
         self.inner, self.pool, self.at_call, self.sig = inner, pool, at_call, sig
@@ -156,7 +177,7 @@ class Killer:
         self.calls += 1
         if self.calls == self.at_call:
             for engine in self.pool.engines:
-                os.kill(engine.pid, self.sig)
+                signal_and_wait(engine.pid, self.sig)
         return self.inner.choose(requests)
 
 
@@ -168,7 +189,9 @@ def test_engine_crash_or_hang_mid_game_loses_no_game(stockfish_path: str, tmp_pa
     with StockfishPool(1, stockfish_path, limit=FAST) as pool:
         players = {"L2": EnginePlayer(pool, 2), "L1": EnginePlayer(pool, 1)}
         clean = play_games(specs, players, config=config, progress=False)
-    with StockfishPool(1, stockfish_path, limit=FAST, hang_timeout=1.0) as pool:
+    # a short hang timeout (the stopped engine is detected after it), but a generous start timeout and
+    # restart budget: a loaded machine may make a normal search or a restart slow, never a failure
+    with StockfishPool(1, stockfish_path, limit=FAST, hang_timeout=2.0, max_restarts=20) as pool:
         players = {"L2": EnginePlayer(pool, 2), "L1": Killer(EnginePlayer(pool, 1), pool, 4, sig)}
         crashed = play_games(specs, players, config=config, out_dir=tmp_path, progress=False)
         assert pool.restarts >= 1 and pool.engines[0].events
@@ -212,3 +235,82 @@ def test_emulated_skill_matches_native_move_distribution(stockfish_path: str) ->
     assert len(common) >= 3
     tv = 0.5 * sum(abs(a[m] - b[m]) for m in set(a) | set(b)) / 120
     assert tv < 0.25
+
+
+# -- one Stockfish layer: the caches in front of it ------------------------------------------------
+
+def test_position_key_is_one_function() -> None:
+    from chess_exp.analysis import reward
+    from chess_exp.experts import oracle
+
+    assert oracle.position_key is position_key and reward.position_key is position_key
+    board = chess.Board("r1bqk2r/1pppbppp/p1n2n2/4p3/B3P3/5N2/PPPP1PPP/RNBQR1K1 b kq - 5 6")
+    assert position_key(board) == "r1bqk2r/1pppbppp/p1n2n2/4p3/B3P3/5N2/PPPP1PPP/RNBQR1K1 b kq - 5"
+    later = chess.Board(board.fen().replace(" 5 6", " 5 40"))
+    assert position_key(later) == position_key(board)  # the fullmove number never changes a search
+    assert position_key(chess.Board(board.fen().replace(" 5 6", " 0 6"))) != position_key(board)
+    # an en-passant square enters the key only when the capture is legal
+    no_capture = chess.Board("rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq e3 0 1")
+    assert position_key(no_capture).split()[3] == "-"
+    capture = chess.Board("rnbqkbnr/ppp1pppp/8/8/3pP3/8/PPPP1PPP/RNBQKBNR b KQkq e3 0 3")
+    assert position_key(capture).split()[3] == "e3"
+
+
+def test_default_node_table_is_the_one_source() -> None:
+    from chess_exp.analysis.reward import DEFAULT_NODES as reward_nodes
+    from chess_exp.experts.oracle import EngineSpec
+
+    assert DEFAULT_NODES == {"play": 20_000, "oracle": 200, "reward": 100_000}
+    assert EngineLimit() == EngineLimit(kind="nodes", value=20_000)
+    assert EngineSpec().nodes == 200 and EngineSpec().tag == "nodes=200" and reward_nodes == 100_000
+    by_depth = EngineSpec(nodes=None, depth=6)
+    assert by_depth.tag == "depth=6" and by_depth.limit() == chess.engine.Limit(depth=6)
+
+
+def test_reward_cache_ignores_the_old_key_format(tmp_path: Path) -> None:
+    import sqlite3
+
+    from chess_exp.analysis.reward import RewardCache, default_cache_path
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)  # a format-1 cache: epd keys in table "rewards"
+    conn.execute("CREATE TABLE rewards (key TEXT, lim TEXT, value TEXT, PRIMARY KEY (key, lim))")
+    conn.execute("INSERT INTO rewards VALUES (?, ?, ?)", (chess.Board().epd(), "nodes=100000", "[]"))
+    conn.commit()
+    conn.close()
+    cache = RewardCache(path)
+    assert len(cache) == 0 and cache.get(chess.Board().epd(), "nodes=100000") is None
+    cache.close()
+    assert ".v2." in default_cache_path().name or os.environ.get("TRANSCENDENCE_REWARD_CACHE")
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP])
+def test_oracle_survives_an_engine_crash_or_hang(stockfish_path: str, tmp_path: Path, sig: int) -> None:
+    from chess_exp.experts.oracle import EngineSpec, Oracle
+
+    boards = [chess.Board(), chess.Board("r1bqk2r/1pppbppp/p1n2n2/4p3/B3P3/5N2/PPPP1PPP/RNBQR1K1 b kq - 5 6"),
+              chess.Board("8/5pk1/6p1/3R4/8/6P1/r4PK1/8 w - - 0 40")]
+    with Oracle(EngineSpec(nodes=50), stockfish=stockfish_path) as clean:
+        expected = [clean.best_move(b) for b in boards]
+    with Oracle(EngineSpec(nodes=50), stockfish=stockfish_path, hang_timeout=2.0) as oracle:
+        assert oracle.best_move(boards[0]) == expected[0]
+        engine = oracle._open()
+        signal_and_wait(engine.pid, sig)
+        assert [oracle.best_move(b) for b in boards[1:]] == expected[1:]
+        assert oracle.restarts == 1 and engine.events
+
+
+@pytest.mark.engine
+def test_reward_oracle_survives_an_engine_crash(stockfish_path: str, tmp_path: Path) -> None:
+    from chess_exp.analysis.reward import RewardOracle
+
+    board = chess.Board("6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1")
+    with RewardOracle(stockfish_path, nodes=2000, cache=tmp_path / "a.sqlite") as clean:
+        expected = clean.move_rewards(board)
+    with RewardOracle(stockfish_path, nodes=2000, cache=tmp_path / "b.sqlite") as oracle:
+        oracle.move_rewards(chess.Board())  # starts the engine
+        (engine,) = oracle.pool.engines
+        signal_and_wait(engine.pid, signal.SIGKILL)
+        assert oracle.move_rewards(board) == expected  # replayed on a fresh engine: the same values
+        assert oracle.restarts == 1
