@@ -211,17 +211,33 @@ def _per_position_reward(policy: np.ndarray, reward: np.ndarray) -> np.ndarray:
 
 def model_critical_temperature(experts: np.ndarray, learner: np.ndarray, reward: np.ndarray,
                                test: np.ndarray) -> float | None:
-    """The learner's tau*: :func:`transcendence.critical_temperature` on the panel plus the learner
-    with all the weight on the learner (the "mixture" is then the learner itself). Valid when the
-    learner at tau = 1 does not beat the best expert (else the learner itself is the best "expert"
-    of that instance and tau* would be reported as 1): then ``nan`` is returned."""
-    r_learner = tr.expected_reward(learner, reward, test)
-    if r_learner > float(np.max(tr.expected_reward(experts, reward, test))):
-        return float("nan")
-    stacked = np.concatenate([experts, learner[None]], axis=0)
-    w = np.zeros(len(stacked))
-    w[-1] = 1.0
-    return tr.critical_temperature(stacked, reward, test, weights=w)
+    """The learner's tau*: the largest tau with the tempered learner beating the best expert on
+    every (0, tau*); ``None`` when its argmax does not beat the best expert.
+
+    Computed by :func:`transcendence.critical_temperature` on the panel plus the learner with all
+    the weight on the learner (the "mixture" is then the learner itself). That instance's best
+    "expert" includes the learner at tau = 1, so when the learner at tau = 1 already beats the
+    panel the crossing is instead located on :func:`transcendence.tempered_reward` directly (a
+    log grid from 1e-4 to 1e4 refined by Brent's method; ``inf`` when none).
+    """
+    best = float(np.max(tr.expected_reward(experts, reward, test)))
+    if tr.expected_reward(learner, reward, test) <= best:
+        stacked = np.concatenate([experts, learner[None]], axis=0)
+        w = np.zeros(len(stacked))
+        w[-1] = 1.0
+        return tr.critical_temperature(stacked, reward, test, weights=w)
+    from scipy.optimize import brentq
+
+    taus = np.logspace(-4, 4, 129)
+    m = tr.tempered_reward(learner, taus, reward, test) - best
+    if tr.tempered_reward(learner, 0.0, reward, test) - best <= 0 or m[0] <= 0:
+        return None
+    below = np.flatnonzero(m <= 0)
+    if below.size == 0:
+        return math.inf
+    j = int(below[0])
+    g = lambda lt: float(tr.tempered_reward(learner, math.exp(lt), reward, test)) - best  # noqa: E731
+    return float(math.exp(brentq(g, math.log(taus[j - 1]), math.log(taus[j]), xtol=1e-12)))
 
 
 def evaluate(inst: Instance, learners: dict[str, np.ndarray], *, temperatures: Sequence[float],
