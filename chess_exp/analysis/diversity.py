@@ -13,7 +13,10 @@ counts, and the question the paper asks: is the ordering 1000 > 1300 > 1500?
 
 The paper used 500k-1M games per cap; the sample has 3.7k / 12k / 22k. Because the plug-in
 entropy of a state depends on how often it was seen, ``--equal_games=N`` also subsamples every cap
-to the same number of games (for example the size of the smallest cap) as a control.
+to the same number of games (for example the size of the smallest cap) as a control, and
+``--subsample_draws=N`` repeats that subsample N times (seeded) and reports, per threshold and
+normalisation, the share of draws in which the ordering holds: how much the answer depends on which
+games happened to be drawn.
 
 Writes ``<out>/results.json``, ``<out>/states.csv`` (one row per common state, for the
 histograms) and ``<out>/config.json``. Figure: ``paper_figs/analysis_diversity.py``.
@@ -34,7 +37,8 @@ from chess_exp.analysis import _cli
 from chess_exp.analysis.games_io import iter_games
 from chess_exp.analysis.stats import bootstrap_mean, entropy_bits, normalized_entropy, paired_bootstrap_means
 
-__all__ = ["DiversityConfig", "OpeningTable", "collect_openings", "state_entropies", "run_diversity",
+__all__ = ["DiversityConfig", "OpeningTable", "collect_openings", "state_entropies", "mean_entropies",
+           "subsample_ordering", "run_diversity",
            "add_arguments", "main"]
 
 
@@ -49,6 +53,7 @@ class DiversityConfig:
     disjoint: bool = True  # also use disjoint rating bins (<=1000, 1001-1300, 1301-1500) instead of cumulative caps
     n_boot: int = 2000  # bootstrap resamples
     seed: int = 0  # seed for the bootstrap and the equal-size subsample
+    subsample_draws: int = 0  # robustness: this many seeded equal-game-count subsamples per cap (0 = off; use >= 100)
 
 
 @dataclass
@@ -129,6 +134,73 @@ def state_entropies(table: OpeningTable, rows: np.ndarray, threshold: int) -> li
     return out
 
 
+def mean_entropies(table: OpeningTable, rows: np.ndarray, thresholds: Iterable[int]) -> dict[int, tuple[int, float, float]]:
+    """Per threshold: (number of common states, mean h_legal, mean h_observed) over the states among ``rows``.
+
+    The same numbers as averaging :func:`state_entropies`, computed without building per-state records
+    (used for the many subsample draws).
+    """
+    out: dict[int, tuple[int, float, float]] = {}
+    if rows.size == 0:
+        return {int(t): (0, float("nan"), float("nan")) for t in thresholds}
+    pair = table.state[rows] * 65536 + table.move[rows].astype(np.int64)
+    pair_u, count = np.unique(pair, return_counts=True)
+    sid, pstate = np.unique(pair_u // 65536, return_inverse=True)
+    visits = np.bincount(pstate, weights=count)
+    p = count / visits[pstate]
+    h_bits = np.bincount(pstate, weights=-p * np.log2(p))
+    n_obs = np.bincount(pstate)
+    n_legal = table.n_legal[sid]
+    h_legal = np.divide(h_bits, np.log2(np.maximum(n_legal, 2)), out=np.zeros_like(h_bits), where=n_legal > 1)
+    h_obs = np.divide(h_bits, np.log2(np.maximum(n_obs, 2)), out=np.zeros_like(h_bits), where=n_obs > 1)
+    for t in thresholds:
+        keep = visits > t
+        n = int(keep.sum())
+        out[int(t)] = (n, float(h_legal[keep].mean()) if n else float("nan"),
+                       float(h_obs[keep].mean()) if n else float("nan"))
+    return out
+
+
+def subsample_ordering(table: OpeningTable, caps: tuple[int, ...], thresholds: tuple[int, ...], *,
+                       n_games: int, draws: int, rng: np.random.Generator) -> dict:
+    """How often the ordering cap_1 > cap_2 > ... of the mean entropy holds over equal-game-count subsamples.
+
+    Each draw subsamples every cap (cumulative: both players rated <= cap) to ``n_games`` games without
+    replacement (a cap with fewer games is used whole) and recomputes the mean normalised entropy of its
+    common states. Returns, per threshold and normalisation, the share of draws in which the full ordering
+    holds, the share for each neighbouring pair, and the quartiles of each cap's mean and state count.
+    """
+    if draws < 1:
+        raise ValueError(f"subsample_draws: must be >= 1, got {draws}")
+    games_of = [np.flatnonzero(table.game_level <= li) for li in range(len(caps))]
+    # (draws, caps, thresholds, 3): n_states, mean h_legal, mean h_observed
+    res = np.empty((draws, len(caps), len(thresholds), 3))
+    for d in range(draws):
+        for ci, games_in in enumerate(games_of):
+            if n_games < games_in.size:
+                games_in = np.sort(rng.choice(games_in, size=n_games, replace=False))
+            mask = np.zeros(table.game_level.size, bool)
+            mask[games_in] = True
+            m = mean_entropies(table, np.flatnonzero(mask[table.game]), thresholds)
+            for ti, t in enumerate(thresholds):
+                res[d, ci, ti] = m[int(t)]
+    out: dict = {"games_per_cap": int(n_games), "draws": int(draws),
+                 "games_available": {str(c): int(g.size) for c, g in zip(caps, games_of)}, "thresholds": {}}
+    for ti, t in enumerate(thresholds):
+        entry: dict = {"n_states_quartiles": {str(c): np.quantile(res[:, ci, ti, 0], [0.25, 0.5, 0.75]).tolist()
+                                              for ci, c in enumerate(caps)}}
+        for k, norm in ((1, "h_legal"), (2, "h_observed")):
+            m = res[:, :, ti, k]  # (draws, caps)
+            steps = m[:, :-1] > m[:, 1:]
+            entry[norm] = {
+                "share_ordering_holds": float(np.mean(np.all(steps, axis=1))),
+                "share_each_step": {f"{caps[i]}>{caps[i + 1]}": float(np.mean(steps[:, i])) for i in range(len(caps) - 1)},
+                "mean_quartiles": {str(c): np.quantile(m[:, ci], [0.25, 0.5, 0.75]).tolist()
+                                   for ci, c in enumerate(caps)}}
+        out["thresholds"][str(t)] = entry
+    return out
+
+
 def _summary(states: list[dict], rng: np.random.Generator, n_boot: int) -> dict:
     if not states:
         return {"n_states": 0}
@@ -182,6 +254,8 @@ def _shared(per_cap: dict[int, list[dict]], rng: np.random.Generator, n_boot: in
 
 
 def run_diversity(cfg: DiversityConfig, out: str | Path, *, progress: bool = True) -> dict:
+    if cfg.subsample_draws < 0:
+        raise ValueError(f"subsample_draws: must be >= 0 (0 = off), got {cfg.subsample_draws}")
     run_dir = _cli.start_run(out, cfg)
     games = iter_games(cfg.data or None, keep_evals=False, max_games=cfg.max_games or None)
     table = collect_openings(games, tuple(cfg.caps), max_ply=cfg.max_ply, progress=progress)
@@ -222,6 +296,11 @@ def run_diversity(cfg: DiversityConfig, out: str | Path, *, progress: bool = Tru
                             "ordering_h_legal": _ordering(per_cap, "h_legal", rng, cfg.n_boot),
                             "ordering_h_observed": _ordering(per_cap, "h_observed", rng, cfg.n_boot)}
         results["variants"][vname] = vres
+    if cfg.subsample_draws:
+        # a separate stream, so the tables above do not depend on whether draws were asked for
+        results["subsample_ordering"] = subsample_ordering(
+            table, tuple(cfg.caps), tuple(cfg.thresholds), n_games=equal or min(games_per_cap.values()),
+            draws=cfg.subsample_draws, rng=np.random.default_rng([cfg.seed, 1]))
     results["paper"] = {"h_mean": {"1000": 0.70, "1300": 0.66, "1500": 0.64},
                         "n_states": {"1000": 2681, "1300": 3037, "1500": 3169}, "threshold": 100,
                         "games_per_cap": "500k (code) to 1M (text)"}
@@ -256,5 +335,13 @@ def main(args: argparse.Namespace) -> int:
                 print(f"    same {sh['n_states']} states under every cap: legal {sh['h_legal']['means']} "
                       f"(ordering {sh['h_legal']['holds']}, bootstrap {sh['h_legal']['bootstrap_share_holding']:.2f}); "
                       f"observed {sh['h_observed']['means']} (ordering {sh['h_observed']['holds']})")
+    sub = res.get("subsample_ordering")
+    if sub:
+        print(f"ordering {' > '.join(str(c) for c in cfg.caps)} over {sub['draws']} subsamples of "
+              f"{sub['games_per_cap']} games per cap (share of draws in which it holds):")
+        for t, e in sub["thresholds"].items():
+            print(f"    >{t} visits: legal {e['h_legal']['share_ordering_holds']:.2f} "
+                  f"{e['h_legal']['share_each_step']}, observed {e['h_observed']['share_ordering_holds']:.2f} "
+                  f"{e['h_observed']['share_each_step']}")
     print(f"wrote {args.out}/results.json, states.csv")
     return 0
