@@ -165,22 +165,15 @@ class Split:
 
 
 def load_split(data_dir: str | os.PathLike[str], split: Literal["train", "val"]) -> Split:
-    """Open ``data_dir/{split}.bin`` and ``{split}_offsets.npy`` (written by ``chess prepare``)."""
-    data_dir = Path(data_dir)
-    paths = [data_dir / f"{split}.bin", data_dir / f"{split}_offsets.npy", data_dir / "meta.json"]
-    for p in paths:
-        if not p.exists():
-            raise ValueError(f"--data {data_dir}: missing {p.name}; write the directory with "
-                             "`transcendence chess prepare ... --out DIR`")
-    meta = json.loads(paths[2].read_text())
-    if paths[0].stat().st_size == 0:
+    """Open ``data_dir/{split}.bin`` and ``{split}_offsets.npy`` (written by ``chess prepare``), checked
+    against ``meta.json`` by ``chess_exp.data.prepared.load_prepared`` (sizes, counts, token range,
+    tokenizer); ValueError naming what is inconsistent and how to rebuild it."""
+    from chess_exp.data.prepared import load_prepared
+    prepared = load_prepared(data_dir, split, what="--data")
+    if len(prepared.tokens) == 0 or prepared.n_games == 0:
         raise ValueError(f"--data {data_dir}: the {split} split is empty; prepare more games"
                          + (" or use --val-fraction > 0" if split == "val" else ""))
-    tokens = np.memmap(paths[0], dtype=np.uint16, mode="r")
-    offsets = np.load(paths[1]).astype(np.int64)
-    if len(offsets) == 0:
-        raise ValueError(f"--data {data_dir}: the {split} split holds no games")
-    return Split(tokens=tokens, offsets=offsets, meta=meta)
+    return Split(tokens=prepared.tokens, offsets=prepared.offsets, meta=prepared.meta)
 
 
 def tokenizer_name(meta: dict[str, Any]) -> str:
