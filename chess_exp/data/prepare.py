@@ -1,16 +1,17 @@
 """``transcendence chess prepare``: lichess PGN/CSV -> filtered, tokenised, memory-mapped arrays.
 
-Writes, nanoGPT-style, into ``--out``:
+Writes a prepared folder (the format, its checks and its reader are in ``chess_exp.data.prepared``)
+into ``--out``: ``train.bin``/``val.bin`` (uint16 token ids of the games concatenated),
+``train_offsets.npy``/``val_offsets.npy`` (each game's first token) and ``meta.json`` (tokenizer,
+counts, filters, split, source files with sha256, and what was dropped and why). The folder is
+written beside ``--out`` and swapped in whole at the end, so an interrupted run changes nothing.
 
-- ``train.bin``, ``val.bin``: np.uint16 token ids of all games concatenated, each game starting with
-  the tokenizer's start id (char: ``;1.e4 e5 2.Nf3``; move: ``<start> e2e4 e7e5 g1f3 <end>``);
-- ``train_offsets.npy``, ``val_offsets.npy``: int64 index of the first token of each game;
-- ``meta.json``: tokenizer, vocabulary, counts, filters, split, source files with sha256, and what
-  was dropped and why.
-
-The ``char`` path never replays a board (text-level checks only, see ``chess_exp.data._pgn``) unless
-``--check-legal`` is given; the ``move`` path replays every game with python-chess, spread over
-``--workers`` processes, and drops games with an illegal move.
+How the work is spread: one thread decompresses and cuts the input into chunks of whole games
+(1 MiB); ``--workers`` processes parse the chunks (headers first: games that the rating cap, time
+control or result filters reject are never parsed further), replay boards where asked, and
+tokenise; the main process de-duplicates, splits and writes in input order, so the output does not
+depend on the number of workers. The ``char`` path replays no board unless ``--check-legal``
+(which then writes the canonical SAN of each replayed move); the ``move`` path always replays.
 
 Example::
 
@@ -23,12 +24,13 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import json
 import multiprocessing as mp
 import os
+import queue
 import sys
+import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -38,19 +40,22 @@ import numpy as np
 from chess_exp.data import _pgn
 from chess_exp.data import readers as data
 from chess_exp.data._pgn_replay import push_light, replay_ids, san_to_move
+from chess_exp.data.prepared import SCHEMA, DatasetWriter, check_out_dir
 from chess_exp.data.readers import Filters, ReadStats, split_of
 from chess_exp.data.tokenizers import get_tokenizer
 
-__all__ = ["add_arguments", "main", "prepare", "load_prepared", "iter_games_tokens"]
+__all__ = ["add_arguments", "main", "prepare"]
 
-_BATCH = 512  # games per unit of work for the worker processes
-_FLUSH_TOKENS = 1 << 20  # tokens buffered per split before a write
+_CHUNK = 1 << 20  # bytes of input text per unit of work
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", nargs="+", required=True, metavar="FILE",
-                        help="PGN (.pgn, .pgn.zst/.xz/.bz2/.gz) or CSV (the paper's shards "
-                             "url,WhiteElo,BlackElo,result,transcript, or the sample's transcripts CSV)")
+    parser.add_argument("--input", nargs="+", required=True, metavar="FILE_OR_FOLDER",
+                        help="PGN (.pgn, .pgn.zst/.xz/.bz2/.gz), CSV (the sample's transcripts CSV, a CSV with a "
+                             "'transcript' column, Karvonen's block CSV), the paper's shards (*.pgn.NN[.zst], "
+                             "headerless site,WhiteElo,BlackElo,Result,transcript lines), or a folder of them; a "
+                             "folder of rating-bin subfolders (1000/, 1100/, ...) is read up to --cap as the "
+                             "paper's code does")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--tokenizer", choices=("char", "move"), default="char",
                         help="char: the paper's 32 characters; move: one UCI token per move (default char)")
@@ -66,12 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fraction of games (by a hash of the game id) in val (default 0.05, the paper's 95/5)")
     parser.add_argument("--no-dedupe", action="store_true", help="keep repeated game ids")
     parser.add_argument("--check-legal", action="store_true",
-                        help="char path: also replay every game and drop illegal ones (always on for move)")
+                        help="char path: also replay every game, drop illegal ones and write each move's "
+                             "canonical SAN (always on for move)")
     parser.add_argument("--workers", type=int, default=0,
-                        help="processes that replay boards (0 = all cores; 1 = in-process)")
-    parser.add_argument("--max-games", type=int, default=None, help="stop after keeping this many games")
+                        help="processes that parse and replay (0 = all cores; 1 = in-process)")
+    parser.add_argument("--max-games", type=int, default=None, help="stop after keeping this many games (>= 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the prepared dataset in a non-empty --out (swapped in whole at the end)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -83,13 +90,16 @@ def main(args: argparse.Namespace) -> int:
                        val_fraction=args.val_fraction, dedupe=not args.no_dedupe,
                        check_legal=args.check_legal, workers=args.workers, max_games=args.max_games,
                        progress=not args.no_progress, force=args.force)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"transcendence chess prepare: error: {exc}", file=sys.stderr)
         return 2
     stats = ReadStats(seen=meta["stats"]["seen"], kept=meta["stats"]["kept"])
     stats.malformed.update(meta["stats"]["malformed"])
     stats.filtered.update(meta["stats"]["filtered"])
+    stats.cuts.extend(meta["stats"].get("cuts", []))
     print(stats.summary(), file=sys.stderr)
+    if meta.get("san_rewritten"):
+        print(f"  --check-legal wrote the canonical SAN in {meta['san_rewritten']:,} games", file=sys.stderr)
     c = meta["counts"]
     print(f"wrote {args.out}: train {c['train']['games']:,} games / {c['train']['tokens']:,} tokens, "
           f"val {c['val']['games']:,} games / {c['val']['tokens']:,} tokens "
@@ -97,7 +107,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- workers (move path, and --check-legal on the char path) ----------------------------------
+# --- per chunk work (in the worker processes, or in-process with --workers 1) ------------
 
 class _Replayer:
     """Replays transcripts (fast SAN resolution, see ``chess_exp.data._pgn_replay``)."""
@@ -144,20 +154,7 @@ class _Replayer:
         return (np.array(flat, dtype=np.uint16) if self.want_ids else None), lengths, reasons
 
 
-_WORKER: _Replayer | None = None
 
-
-def _init_worker(tokenizer: str) -> None:
-    global _WORKER
-    _WORKER = _Replayer(tokenizer)
-
-
-def _replay_batch(train: list[bytes], val: list[bytes]) -> dict:
-    assert _WORKER is not None
-    return {"train": _WORKER.batch(train), "val": _WORKER.batch(val)}
-
-
-# --- the pipeline ----------------------------------------------------------------------------
 
 class _HashingReader:
     """A raw file whose bytes are hashed as they are read (sources are hashed in the same pass)."""
@@ -196,69 +193,143 @@ class _HashingReader:
         pass
 
 
-class _Writer:
-    """Appends games of one split to ``<split>.bin`` and their offsets to ``<split>_offsets.npy``."""
+def canonical_transcript(t: bytes) -> bytes | str:
+    """Replay a transcript on a board: the transcript with every move in its canonical SAN (the
+    same bytes when it already is), or "illegal_move". python-chess's reading of a SAN decides the
+    move (it accepts ``Nd2`` for the capture ``Nxd2``, ``Ree3``, or ``a5#`` that is not mate); the
+    output is what ``Board.san`` writes for that move."""
+    sans = _pgn.transcript_to_sans(t)
+    board = chess.Board()
+    out = []
+    for san in sans:
+        try:
+            move = san_to_move(board, san)
+        except ValueError:
+            try:
+                move = board.parse_san(san)
+            except ValueError:
+                return "illegal_move"
+        out.append(board.san(move))
+        push_light(board, move)
+    return t if out == sans else _pgn.sans_to_transcript(out).encode()
 
-    def __init__(self, out: Path, split: str):
-        self.out, self.split = out, split
-        self.bin = open(out / f"{split}.bin", "wb")
-        self.offsets_tmp = open(out / f".{split}_offsets.tmp", "wb")
-        self.chunks: list[np.ndarray] = []
-        self.lengths: list[int] = []
-        self.pending = 0
-        self.tokens = 0
-        self.games = 0
-        self.plies = 0
 
-    def add_many(self, ids: np.ndarray, lengths: list[int], plies: int) -> None:
-        """Games whose token ids are concatenated in ``ids`` (``lengths`` tokens each)."""
-        self.chunks.append(ids)
-        self.lengths.extend(lengths)
-        self.pending += len(ids)
-        self.plies += plies
-        if self.pending >= _FLUSH_TOKENS:
-            self.flush()
+@dataclass(frozen=True)
+class _Job:
+    """What a worker does with a chunk (picklable)."""
 
-    def add_text(self, texts: list[bytes], plies: int, table: bytes) -> None:
-        """Char path: many ``;transcript`` byte strings at once (ids by bytes.translate)."""
-        joined = b"".join(texts)
-        self.chunks.append(np.frombuffer(joined.translate(table), dtype=np.uint8))
-        self.lengths.extend(map(len, texts))
-        self.pending += len(joined)
-        self.plies += plies
-        if self.pending >= _FLUSH_TOKENS:
-            self.flush()
+    filters: Filters
+    tokenizer: str
+    check_legal: bool
+    val_fraction: float
 
-    def flush(self) -> None:
-        if not self.chunks:
-            return
-        arr = np.concatenate(self.chunks).astype(np.uint16, copy=False)
-        self.bin.write(arr.tobytes())
-        lengths = np.asarray(self.lengths, dtype=np.int64)
-        offsets = self.tokens + np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        self.offsets_tmp.write(offsets.astype(np.int64).tobytes())
-        self.tokens += int(lengths.sum())
-        self.games += len(lengths)
-        self.chunks, self.lengths, self.pending = [], [], 0
 
-    def close(self) -> dict:
-        self.flush()
-        self.bin.close()
-        self.offsets_tmp.close()
-        tmp = self.out / f".{self.split}_offsets.tmp"
-        # stream the raw offsets into a .npy of known length (constant memory)
-        final = np.lib.format.open_memmap(self.out / f"{self.split}_offsets.npy", mode="w+", dtype=np.int64,
-                                          shape=(self.games,))
-        step = 1 << 20
-        with open(tmp, "rb") as f:
-            for start in range(0, self.games, step):
-                chunk = np.frombuffer(f.read(8 * min(step, self.games - start)), dtype=np.int64)
-                final[start:start + len(chunk)] = chunk
-        final.flush()
-        del final
-        tmp.unlink()
-        return {"games": self.games, "tokens": self.tokens, "plies": self.plies}
+@dataclass
+class _ChunkResult:
+    """One chunk's games in input order: ``outcomes[i]`` is "" for a game to keep (if not a
+    duplicate) or "m:<reason>" / "f:<reason>"; the other lists hold the games to keep, in order."""
 
+    outcomes: list[str] = field(default_factory=list)
+    keys: list[int] = field(default_factory=list)  # dedupe key: 64 bits of a hash of the game id
+    splits: bytearray = field(default_factory=bytearray)  # 0 train, 1 val
+    plies: list[int] = field(default_factory=list)
+    texts: list[bytes] = field(default_factory=list)  # char: b";" + transcript
+    ids: list[np.ndarray] = field(default_factory=list)  # move: token ids of each game
+    rewritten: int = 0  # --check-legal: games whose SAN was made canonical
+
+
+_REPLAYERS: dict[str, _Replayer] = {}
+
+
+def _work(fmt: str, layout, job: _Job, chunk: bytes) -> _ChunkResult:  # noqa: ANN001
+    res = _ChunkResult()
+    replayer = None
+    if job.tokenizer == "move":
+        replayer = _REPLAYERS.get("move") or _REPLAYERS.setdefault("move", _Replayer("move"))
+    for item in data.parse_chunk(fmt, layout, chunk, job.filters):
+        if not isinstance(item, data._Record):  # ("m" or "f", reason)
+            res.outcomes.append(f"{item[0]}:{item[1]}")
+            continue
+        reason = job.filters.record_reason(item)
+        if reason is not None:
+            res.outcomes.append(f"f:{reason}")
+            continue
+        t = item.transcript
+        if replayer is not None:
+            ids = replayer(t)
+            if isinstance(ids, str):
+                res.outcomes.append(f"m:{ids}")
+                continue
+            res.ids.append(np.asarray(ids, dtype=np.uint16))
+        elif job.check_legal:
+            canon = canonical_transcript(t)
+            if isinstance(canon, str):
+                res.outcomes.append(f"m:{canon}")
+                continue
+            if canon != t:
+                res.rewritten += 1
+            t = canon
+        if job.tokenizer == "char":
+            res.texts.append(b";" + t)
+        res.outcomes.append("")
+        res.keys.append(int.from_bytes(hashlib.blake2b(item.game_id.encode(), digest_size=8).digest(), "big"))
+        res.splits.append(1 if split_of(item.game_id, job.val_fraction) == "val" else 0)
+        res.plies.append(item.n_plies)
+    return res
+
+
+def _prefetch(it: Iterator[bytes], stop: threading.Event, depth: int = 8) -> Iterator[bytes]:
+    """Run ``it`` (reading and decompressing: the GIL is released there) in a background thread."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def run() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=run, name="prepare-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a put() and let the thread end
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.05)
+
+
+def _in_order(pool, fn, items: Iterator, depth: int) -> Iterator:  # noqa: ANN001
+    """``map(fn, items)`` on ``pool`` with at most ``depth`` items in flight, results in input order."""
+    window: list = []
+    for item in items:
+        window.append(pool.apply_async(fn, (item,)))
+        if len(window) >= depth:
+            yield window.pop(0).get()
+    while window:
+        yield window.pop(0).get()
+
+
+# --- the pipeline ----------------------------------------------------------------------------
 
 def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenizer: str = "char",
             filters: Filters = Filters(), val_fraction: float = 0.05, dedupe: bool = True,
@@ -266,30 +337,31 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
             progress: bool = True, force: bool = False) -> dict:
     """Read ``inputs`` in order, filter, split, tokenise and write ``out``; returns the meta dict.
 
-    Raises ValueError for bad arguments (unknown tokenizer, missing input, non-empty ``out``
-    without ``force``, ...). Malformed games never raise: they are counted in ``meta["stats"]``.
+    Raises ValueError for bad arguments (unknown tokenizer, missing input, ``max_games`` < 1, a
+    non-empty ``out`` without ``force``, ...), before anything is written. Malformed games never
+    raise: they are counted in ``meta["stats"]``. ``out`` is replaced whole at the end, or not at all.
     """
     tok = get_tokenizer(tokenizer)
     if not inputs:
         raise ValueError("--input: give at least one file")
-    paths = [Path(p) for p in inputs]
-    for p in paths:
-        if not p.is_file():
-            raise ValueError(f"--input {p}: no such file")
-        data.input_format(p)
+    if max_games is not None and max_games < 1:
+        raise ValueError(f"--max-games must be at least 1, got {max_games}; leave it out to keep every game")
     if not 0.0 <= val_fraction <= 1.0:
         raise ValueError(f"--val-fraction must be in [0, 1], got {val_fraction}")
+    if workers < 0:
+        raise ValueError(f"--workers must be >= 0 (0 = all cores), got {workers}")
+    paths = data.expand_inputs(inputs, filters.cap)
+    for p in paths:
+        data.input_format(p)
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise ValueError(f"--out {out} is not empty (use --force to overwrite)")
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out, force)
 
-    replay = tokenizer == "move" or check_legal
     n_workers = (os.cpu_count() or 1) if workers <= 0 else workers
+    job = _Job(filters, tokenizer, check_legal, val_fraction)
     stats = ReadStats()
-    writers = {"train": _Writer(out, "train"), "val": _Writer(out, "val")}
     sources = []
-    seen_ids: set[str] = set()
+    seen_keys: set[int] = set()
+    rewritten = 0
     t0 = time.perf_counter()
     total_bytes = sum(p.stat().st_size for p in paths)
     bar = None
@@ -298,164 +370,107 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
         bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc=f"prepare {tokenizer}",
                    file=sys.stderr, dynamic_ncols=True)
     pool = None
-    if replay and n_workers > 1:
-        pool = mp.get_context("fork" if sys.platform == "linux" else "spawn").Pool(
-            n_workers, initializer=_init_worker, initargs=(tokenizer,))
-    local = _Replayer(tokenizer) if replay and pool is None else None
+    if n_workers > 1:
+        pool = mp.get_context("fork" if sys.platform == "linux" else "spawn").Pool(n_workers)
     char_table = tok._table if tokenizer == "char" else b""
     done_bytes = 0
-    try:
-        kept = 0
-        for path in paths:
-            reader = _HashingReader(path)
-            source = data._Source(path, raw=reader)  # type: ignore[arg-type]
-            batches = _batches(data._records(path, stats, source), filters, stats, seen_ids, dedupe,
-                               val_fraction, max_games - kept if max_games is not None else None)
-            if replay:
-                results = _replayed(batches, pool, local, n_workers)
-            else:
-                results = ((b, None) for b in batches)
-            for batch, replayed in results:
-                if replayed is None:  # char, no replay
-                    for split in ("train", "val"):
-                        items = batch[split]
-                        if items:
-                            writers[split].add_text([b";" + t for t, _ in items], sum(n for _, n in items),
-                                                    char_table)
-                            kept += len(items)
-                else:
-                    for split in ("train", "val"):
-                        items = batch[split]
-                        ids, lengths, reasons = replayed[split]
-                        for reason in reasons.values():
-                            stats.drop(reason)
-                        good = [item for i, item in enumerate(items) if i not in reasons] if reasons else items
-                        if not good:
-                            continue
-                        plies = sum(n for _, n in good)
-                        if tokenizer == "move":
-                            writers[split].add_many(ids, [n for n in lengths if n], plies)
-                        else:
-                            writers[split].add_text([b";" + t for t, _ in good], plies, char_table)
-                        kept += len(good)
-                if bar is not None:
-                    pos = reader.tell()
-                    bar.update(done_bytes + pos - bar.n)
-                    bar.set_postfix(kept=f"{kept:,}", refresh=False)
-            done_bytes += path.stat().st_size
-            sources.append({"path": str(path.resolve()), "bytes": path.stat().st_size,
-                            "sha256": reader.finish(), "format": data.input_format(path)})
-            if max_games is not None and kept >= max_games:
-                break
-        stats.kept = kept
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
-        if bar is not None:
-            bar.update(total_bytes - bar.n)
-            bar.close()
-    counts = {split: w.close() for split, w in writers.items()}
-    seconds = time.perf_counter() - t0
-    meta = {
-        "format": "transcendence-chess-prepared/1",
-        "tokenizer": tok.name,
-        "vocab_size": tok.vocab_size,
-        "start_id": tok.start_id,
-        "end_id": tok.end_id,
-        "dtype": "uint16",
-        "vocab": list(tok.vocab),
-        "counts": counts,
-        "filters": asdict(filters),
-        "val_fraction": val_fraction,
-        "split": "blake2b-64 of the game id < val_fraction * 2**64 -> val (chess_exp.data.readers.split_of)",
-        "dedupe": dedupe,
-        "check_legal": replay,
-        "sources": sources,
-        "stats": stats.to_dict(),
-        "seconds": round(seconds, 3),
-        "games_per_second": round(stats.seen / seconds, 1) if seconds > 0 else None,
-        "argv": sys.argv,
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    tmp = out / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    tmp.replace(out / "meta.json")
+    kept = 0
+    with DatasetWriter(out) as writer:
+        try:
+            for path in paths:
+                reader = _HashingReader(path)
+                source = data._Source(path, raw=reader, stats=stats)  # type: ignore[arg-type]
+                fmt, layout, chunks = data.source_chunks(path, source, _CHUNK)
+                stop = threading.Event()
+                fn = functools.partial(_work, fmt, layout, job)
+                chunk_iter = _prefetch(chunks, stop)
+                results = _in_order(pool, fn, chunk_iter, 2 * n_workers) if pool is not None else map(fn, chunk_iter)
+                for res in results:
+                    kept, full = _consume(res, writer, stats, seen_keys, dedupe, kept, max_games, tokenizer,
+                                          char_table)
+                    rewritten += res.rewritten
+                    if bar is not None:
+                        bar.update(done_bytes + reader.tell() - bar.n)
+                        bar.set_postfix(kept=f"{kept:,}", refresh=False)
+                    if full:
+                        break
+                stop.set()
+                chunk_iter.close()
+                done_bytes += path.stat().st_size
+                sources.append({"path": str(path.resolve()), "bytes": path.stat().st_size,
+                                "sha256": reader.finish(), "format": data.input_format(path)})
+                if max_games is not None and kept >= max_games:
+                    break
+            stats.kept = kept
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+            if bar is not None:
+                bar.update(total_bytes - bar.n)
+                bar.close()
+        counts = writer.close_splits()
+        seconds = time.perf_counter() - t0
+        meta = {
+            "format": SCHEMA,
+            "tokenizer": tok.name,
+            "vocab_size": tok.vocab_size,
+            "start_id": tok.start_id,
+            "end_id": tok.end_id,
+            "dtype": "uint16",
+            "vocab": list(tok.vocab),
+            "counts": counts,
+            "filters": asdict(filters),
+            "val_fraction": val_fraction,
+            "split": "blake2b-64 of the game id < val_fraction * 2**64 -> val (chess_exp.data.readers.split_of)",
+            "dedupe": dedupe,
+            "check_legal": tokenizer == "move" or check_legal,
+            "san_rewritten": rewritten,
+            "sources": sources,
+            "stats": stats.to_dict(),
+            "seconds": round(seconds, 3),
+            "games_per_second": round(stats.seen / seconds, 1) if seconds > 0 else None,
+            "workers": n_workers,
+            "argv": sys.argv,
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        writer.commit(meta)
     return meta
 
 
-def _batches(records: Iterator, filters: Filters, stats: ReadStats, seen_ids: set[str], dedupe: bool,
-             val_fraction: float, limit: int | None) -> Iterator[dict]:
-    """Filtered, de-duplicated records grouped as {"train": [(t, plies)], "val": [...]} batches."""
-    batch: dict[str, list] = {"train": [], "val": []}
-    n = 0
-    kept = 0
-    for rec in records:
-        reason = filters.record_reason(rec)
-        if reason is None and dedupe:
-            if rec.game_id in seen_ids:
-                reason = "duplicate"
-            else:
-                seen_ids.add(rec.game_id)
-        if reason is not None:
-            stats.filtered[reason] += 1
+def _consume(res: _ChunkResult, writer: DatasetWriter, stats: ReadStats, seen_keys: set[int], dedupe: bool,
+             kept: int, max_games: int | None, tokenizer: str, char_table: bytes) -> tuple[int, bool]:
+    """Count a chunk's games in order, de-duplicate, and write the kept ones; (kept, limit reached)."""
+    chosen: dict[int, list[int]] = {0: [], 1: []}
+    j = 0
+    full = False
+    for outcome in res.outcomes:
+        stats.seen += 1
+        if outcome:
+            kind, reason = outcome.split(":", 1)
+            (stats.malformed if kind == "m" else stats.filtered)[reason] += 1
             continue
-        batch[split_of(rec.game_id, val_fraction)].append((rec.transcript, rec.n_plies))
-        n += 1
+        if dedupe:
+            key = res.keys[j]
+            if key in seen_keys:
+                stats.filtered["duplicate"] += 1
+                j += 1
+                continue
+            seen_keys.add(key)
+        chosen[res.splits[j]].append(j)
+        j += 1
         kept += 1
-        if n >= _BATCH:
-            yield batch
-            batch, n = {"train": [], "val": []}, 0
-        if limit is not None and kept >= limit:
+        if max_games is not None and kept >= max_games:
+            full = True
             break
-    if n:
-        yield batch
-
-
-def _replayed(batches: Iterator[dict], pool, local: _Replayer | None,  # noqa: ANN001
-              n_workers: int) -> Iterator[tuple[dict, dict]]:
-    """(batch, {split: (ids, lengths, reasons)}) in input order."""
-    if pool is None:
-        assert local is not None
-        for batch in batches:
-            yield batch, {s: local.batch([t for t, _ in items]) for s, items in batch.items()}
-        return
-    # keep a bounded number of batches in flight; results come back in order (deterministic output)
-    window: list = []
-    depth = 4 * n_workers
-    for batch in batches:
-        args = ([t for t, _ in batch["train"]], [t for t, _ in batch["val"]])
-        window.append((batch, pool.apply_async(_replay_batch, args)))
-        if len(window) >= depth:
-            done, result = window.pop(0)
-            yield done, result.get()
-    while window:
-        done, result = window.pop(0)
-        yield done, result.get()
-
-
-# --- reading back --------------------------------------------------------------------------
-
-def load_prepared(directory: str | os.PathLike, split: str = "train") -> tuple[np.memmap, np.ndarray, dict]:
-    """(tokens memmap (N,) uint16, offsets (n_games,) int64, meta) of a prepared split."""
-    d = Path(directory)
-    meta_path = d / "meta.json"
-    if not meta_path.exists():
-        raise ValueError(f"{d} is not a prepared directory (no meta.json); run `transcendence chess prepare`")
-    meta = json.loads(meta_path.read_text())
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    if meta["counts"][split]["tokens"] == 0:
-        tokens = np.zeros(0, dtype=np.uint16)
-    else:
-        tokens = np.memmap(d / f"{split}.bin", dtype=np.uint16, mode="r")
-    offsets = np.load(d / f"{split}_offsets.npy")
-    return tokens, offsets, meta  # type: ignore[return-value]
-
-
-def iter_games_tokens(directory: str | os.PathLike, split: str = "train") -> Iterator[np.ndarray]:
-    """The token ids of each game of a prepared split, in order."""
-    tokens, offsets, _ = load_prepared(directory, split)
-    ends = np.append(offsets[1:], len(tokens))
-    for a, b in zip(offsets, ends):
-        yield np.asarray(tokens[a:b])
+    for split_id, split in ((0, "train"), (1, "val")):
+        idx = chosen[split_id]
+        if not idx:
+            continue
+        plies = sum(res.plies[i] for i in idx)
+        if tokenizer == "char":
+            writer.splits[split].add_text([res.texts[i] for i in idx], plies, char_table)
+        else:
+            games = [res.ids[i] for i in idx]
+            writer.splits[split].add_many(np.concatenate(games), [len(g) for g in games], plies)
+    return kept, full

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from chess_exp.data import _pgn
 from chess_exp.data._pgn_replay import san_to_move
 from chess_exp.data.readers import Filters, Game, ReadStats, in_cap, read_games, split_of, time_control_speed, transcript
-from chess_exp.data.prepare import add_arguments, iter_games_tokens, load_prepared, main, prepare
+from chess_exp.data.prepare import add_arguments, main, prepare
+from chess_exp.data.prepared import iter_game_tokens, load_prepared
 from chess_exp.data.tokenizers import get_tokenizer
 
 
@@ -349,9 +350,9 @@ def test_prepare_end_to_end_with_malformed_input(tmp_path, tokenizer, capsys):
     expected = {f"ok{i:06d}": (SCHOLAR if i % 2 else LICHESS_MOVES) for i in kept}
     n = 0
     for split in ("train", "val"):
-        tokens, offsets, _ = load_prepared(out, split)
-        assert tokens.dtype == np.uint16 and offsets.dtype == np.int64
-        for ids in iter_games_tokens(out, split):
+        loaded = load_prepared(out, split)
+        assert loaded.tokens.dtype == np.uint16 and loaded.offsets.dtype == np.int64
+        for ids in iter_game_tokens(out, split):
             assert ids[0] == tok.start_id
             n += 1
     assert n == len(kept)

@@ -19,7 +19,8 @@ import pytest
 from chess_exp.data import readers as data
 from chess_exp.data._pgn import transcript_to_sans
 from chess_exp.data.readers import SAMPLE_CSV, SAMPLE_PGN, ReadStats, read_games
-from chess_exp.data.prepare import iter_games_tokens, prepare
+from chess_exp.data.prepare import prepare
+from chess_exp.data.prepared import iter_game_tokens
 from chess_exp.data.tokenizers import get_tokenizer
 
 pytestmark = pytest.mark.data
@@ -167,12 +168,12 @@ def test_prepared_text_is_exactly_the_moves(prepared_1000, csv_records):
     char_tok, move_tok = get_tokenizer("char"), get_tokenizer("move")
     for split in ("train", "val"):
         expected = [r for r in kept if data.split_of(r[0]) == split]
-        texts = [char_tok.decode(ids.tolist()) for ids in iter_games_tokens(root / "char", split)]
+        texts = [char_tok.decode(ids.tolist()) for ids in iter_game_tokens(root / "char", split)]
         assert texts == [";" + r[4].decode() for r in expected]
         assert not any(EVAL_LEAK.search(t.encode()) for t in texts)
         raw = np.fromfile(root / "char" / f"{split}.bin", dtype=np.uint16)
         assert raw.max() < 32 and (raw == 15).sum() == len(expected)
-        for ids, r in zip(iter_games_tokens(root / "move", split), expected):
+        for ids, r in zip(iter_game_tokens(root / "move", split), expected):
             assert ids[0] == move_tok.start_id and ids[-1] == move_tok.end_id
             board = chess.Board()
             sans = []
