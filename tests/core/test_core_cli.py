@@ -31,7 +31,158 @@ def test_demo_prints_table_and_writes_plot(tmp_path):
 
 def test_help_lists_subcommands():
     out = subprocess.run([sys.executable, "-m", "transcendence.cli", "--help"], capture_output=True, text=True)
-    assert out.returncode == 0 and "demo" in out.stdout
+    assert out.returncode == 0
+    for name in ("demo", "theory", "sweep", "chess"):
+        assert f"    {name} " in out.stdout
+
+
+# ---------------------------------------------------------------- the static, lazy command table
+_PROBE = """
+import sys
+from transcendence.cli import main
+try:
+    rc = main({argv!r})
+except SystemExit as exc:
+    rc = exc.code
+loaded = [m for m in ("theory", "sims", "chess_exp", "chess_exp.data.prepare", "torch") if m in sys.modules]
+print("LOADED", loaded, file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+def _probe(argv: list[str], *, block: str | None = None) -> subprocess.CompletedProcess:
+    code = (f"import sys; sys.modules[{block!r}] = None\n" if block else "") + _PROBE.format(argv=argv)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_help_imports_no_command_module():
+    """`transcendence --help` lists every command from the table without importing any of them."""
+    out = _probe(["--help"])
+    assert out.returncode == 0 and "chess" in out.stdout and "sweep" in out.stdout
+    assert "LOADED []" in out.stderr
+
+
+def test_only_the_command_run_is_imported():
+    out = _probe(["sweep", "--list"])
+    assert out.returncode == 0 and "noisy_experts" in out.stdout
+    loaded = out.stderr.split("LOADED")[-1]
+    assert "'sims'" in loaded and "chess_exp" not in loaded and "torch" not in loaded
+
+
+def test_a_missing_dependency_fails_loudly_instead_of_hiding_commands():
+    """Without python-chess, `chess --help` still lists every chess command (it imports none of
+    them), and running one says which module is missing: exit 1, one line, no traceback."""
+    from chess_exp.cli import COMMANDS as CHESS
+
+    listing = _probe(["chess", "--help"], block="chess")
+    assert listing.returncode == 0, listing.stderr
+    for name in CHESS:
+        assert f"    {name} " in listing.stdout, name
+    out = _probe(["chess", "prepare", "--help"], block="chess")
+    assert out.returncode == 1
+    err = out.stderr.split("LOADED")[0].strip()
+    assert err.startswith("transcendence chess: error: cannot load the command: module 'chess' is missing")
+    assert "Traceback" not in out.stderr and len(err.splitlines()) == 1
+    assert "transcendence demo" not in err and _probe(["demo", "--help"], block="chess").returncode == 0
+
+
+def test_every_command_of_the_table_loads_and_registers():
+    import argparse
+
+    from transcendence import cli
+
+    parser = cli.build_parser(load="all")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == list(cli.COMMANDS)
+    for name, command_parser in sub.choices.items():
+        assert command_parser.get_default("func") is not None, name
+
+
+# ---------------------------------------------------------------- the one error handler
+def _register_boom(subparsers):
+    p = subparsers.add_parser("boom")
+    p.add_argument("--kind", required=True)
+
+    def run(args):
+        from transcendence.cli import UsageError
+        if args.kind == "usage":
+            raise UsageError("--kind: not a good kind")
+        if args.kind == "value":
+            raise ValueError("tol: must be a finite real number >= 0, got nan\nsecond line")
+        if args.kind == "missing":
+            open("/nonexistent/dir/file.txt")
+        if args.kind == "oserror":
+            raise OSError("a failure that is not about a path")
+        if args.kind == "interrupt":
+            raise KeyboardInterrupt
+        return 0
+
+    p.set_defaults(func=run)
+
+
+@pytest.fixture()
+def boom(monkeypatch):
+    from transcendence import cli
+    monkeypatch.setitem(cli.COMMANDS, "boom", ("tests.core.test_core_cli:_register_boom", "test command"))
+    return cli.main
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("usage", "transcendence boom: error: --kind: not a good kind"),
+    ("value", "transcendence boom: error: tol: must be a finite real number >= 0, got nan second line"),
+    ("missing", "transcendence boom: error: No such file or directory: /nonexistent/dir/file.txt"),
+])
+def test_errors_are_one_line_exit_2(boom, capsys, kind, message):
+    assert boom(["boom", "--kind", kind]) == 2
+    err = capsys.readouterr().err
+    assert err == message + "\n"
+
+
+def test_other_failures_are_not_hidden(boom, capsys):
+    with pytest.raises(OSError, match="not about a path"):
+        boom(["boom", "--kind", "oserror"])
+    assert boom(["boom", "--kind", "interrupt"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert boom(["boom", "--kind", "fine"]) == 0
+
+
+def test_traceback_on_request(boom, monkeypatch):
+    monkeypatch.setenv("TRANSCENDENCE_TRACEBACK", "1")
+    with pytest.raises(ValueError, match="^tol: "):
+        boom(["boom", "--kind", "value"])
+
+
+def _writable(directory: str) -> bool:
+    import os
+    import tempfile
+    try:
+        fd, name = tempfile.mkstemp(dir=directory)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
+
+
+def test_output_path_checks(tmp_path):
+    from transcendence.cli import UsageError, check_output_dir, check_output_file
+
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    assert check_output_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert check_output_file(tmp_path / "new" / "out.json", "--json") == tmp_path / "new" / "out.json"
+    with pytest.raises(UsageError, match="^--out: .* is a file"):
+        check_output_dir(a_file)
+    with pytest.raises(UsageError, match="^--out: .* lies under .*f.txt, which is a file"):
+        check_output_dir(a_file / "sub")
+    with pytest.raises(UsageError, match="^--json: .* is a directory"):
+        check_output_file(tmp_path, "--json")
+    with pytest.raises(UsageError, match="^--json: .* lies under"):
+        check_output_file(a_file / "x.json", "--json")
+    if not _writable("/sys"):                               # read-only even for root
+        with pytest.raises(UsageError, match="^--out: cannot write"):
+            check_output_dir("/sys/transcendence-test")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]   # nothing created
 
 
 @dataclass(frozen=True, kw_only=True)
