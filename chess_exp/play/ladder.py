@@ -6,34 +6,44 @@
         --levels 1,3,5 --games 100 --policy exact --limit nodes=20000 --out runs/eval-1300
 
 For every temperature the model plays ``--games`` games against each Stockfish level, half as
-White and half as Black (PAPER.md §3.5). All games of all temperatures are in flight together:
-the model scores every waiting position in one batch, and a pool of Stockfish processes plays the
-engine moves meanwhile. The run directory gets
+White and half as Black (the paper's protocol). All games of all temperatures are in flight
+together: the model scores every waiting position in one batch, and a pool of Stockfish processes
+plays the engine moves meanwhile. The run directory gets
 
 - ``config.json`` (the resolved :class:`EvalConfig`, command line, commit, versions),
-- ``games.pgn`` and ``games.jsonl`` (every game; an interrupted run resumes from them),
+- ``games.pgn`` and ``games.jsonl`` (every game, in the grid's order once the run ends; an
+  interrupted run resumes from them),
 - ``results.json``: per temperature, the paper's sequential Glicko-2 (rating, RD, +-2 RD band),
   the order-free MLE Elo with its 95% interval, W/D/L per level, illegal-attempt rate, forfeits,
-- ``results.md``: the same as a table, and ``rating_temperature.png/.pdf`` (Figure 1's form).
+- ``results.md``: the same as a table, and ``rating_temperature.png`` (Figure 1's form).
+
+Across machines: ``--shard i/N`` plays game ``j`` of the (temperature, level, game) grid when
+``j % N == i``; ``transcendence chess eval merge --out DIR SHARD_DIR...`` combines finished shards
+into the files one unsharded run writes. ``transcendence chess eval steps --out DIR RUN_OR_CKPT...``
+rates several checkpoints of a training run and plots rating against training step.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from chess_exp.play.games import GameRecord, GameSpec, MatchConfig, play_games, score_for
+from chess_exp.play.games import GameRecord, GameSpec, MatchConfig, load_records, play_games, record_to_pgn, score_for
 from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, glicko2_sequential, mle_elo, wdl_table
+from transcendence.io import atomic_open, atomic_write_json, atomic_write_text
 
-__all__ = ["EvalConfig", "add_arguments", "main", "evaluate", "summarize", "eval_specs"]
+__all__ = ["EvalConfig", "add_arguments", "main", "evaluate", "summarize", "eval_specs", "parse_shard",
+           "shard_specs", "merge_shards", "rate_steps", "results_table"]
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +70,31 @@ class EvalConfig:
     device: str = "cpu"  # torch device for the model
     stockfish: str | None = None  # Stockfish binary (else STOCKFISH_PATH, PATH, /usr/games/stockfish)
     cap: float | None = None  # the training data's rating cap, drawn dashed in the figure (None: from checkpoint)
+    shard: str | None = None  # "i/N": play only game j of the grid with j % N == i (0 <= i < N)
+    tokenizer: str | None = None  # override the checkpoint's tokenizer (peer checkpoints: char)
+    step: int | None = None  # override the checkpoint's training step
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/N"`` -> ``(i, N)`` with ``0 <= i < N``; None -> None."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise ValueError(f"shard={text!r}: expected i/N, e.g. 0/4 (shards 0/4 .. 3/4)") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"shard={text!r}: need N >= 1 and 0 <= i < N (shards are numbered 0/N .. {max(n, 1) - 1}/N)")
+    return i, n
+
+
+def game_id(seed: int, temperature: float, level: int, index: int) -> str:
+    """A game's id: unique across temperatures, levels, game indices and base seeds."""
+    return f"s{seed}-t{temperature:g}-L{level}-{index:04d}"
 
 
 def eval_specs(config: EvalConfig, *, model_name: str, headers: dict[str, str]) -> list[GameSpec]:
-    """The games of a run, in the paper's order: per temperature, level by level, game by game."""
+    """The games of the whole grid, in the paper's order: per temperature, level by level, game by game."""
     specs = []
     for t in config.temperatures:
         key = _model_key(t)
@@ -72,7 +103,7 @@ def eval_specs(config: EvalConfig, *, model_name: str, headers: dict[str, str]) 
                 white = i % 2 == 0
                 opponent = f"L{level}"
                 specs.append(GameSpec(
-                    game_id=f"t{t:g}-L{level}-{i:04d}", white=key if white else opponent,
+                    game_id=game_id(config.seed, t, level, i), white=key if white else opponent,
                     black=opponent if white else key,
                     seed=(config.seed, int(round(t * 1_000_000)), level, i),
                     headers={**headers, "Temperature": f"{t:g}", "Level": str(level),
@@ -81,6 +112,16 @@ def eval_specs(config: EvalConfig, *, model_name: str, headers: dict[str, str]) 
                     tags={"temperature": t, "level": level, "model_colour": "white" if white else "black",
                           "model": model_name}))
     return specs
+
+
+def shard_specs(specs: Sequence[GameSpec], shard: str | None) -> list[GameSpec]:
+    """The shard's games: spec ``j`` of the grid when ``j % N == i`` (round robin, so every shard
+    gets about the same share of each temperature and level)."""
+    parsed = parse_shard(shard)
+    if parsed is None:
+        return list(specs)
+    i, n = parsed
+    return [s for j, s in enumerate(specs) if j % n == i]
 
 
 def _model_name(path: Path) -> str:
@@ -97,34 +138,102 @@ def _model_key(t: float) -> str:
     return f"model@{t:g}"
 
 
+def check_out_dir(out: Path, *, name: str = "--out") -> None:
+    """Refuse an output directory that cannot be one (a file, under a file, not writable) before
+    anything is written or loaded."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{name}={out} is a file, not a directory; choose a directory")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ValueError(f"{name}={out} lies under the file {probe}; choose a directory")
+    try:  # the nearest existing folder must take a file (os.access says yes to root on a read-only mount)
+        fd, tmp = tempfile.mkstemp(prefix=".write-test-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ValueError(f"{name}={out}: {probe} is not writable ({exc.strerror or exc}); choose a directory "
+                         "you can write to") from None
+
+
+def _upgrade_legacy_ids(out: Path, seed: int) -> None:
+    """Games written before ids carried the base seed (``t0.1-L1-0003``) get the seed prefix, so a
+    resumed run finds them instead of playing them again."""
+    path = out / "games.jsonl"
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    changed = False
+    for k, line in enumerate(lines):
+        if not line.endswith("\n"):
+            continue  # a torn last line: the game loop discards it
+        data = json.loads(line)
+        gid = str(data.get("game_id", ""))
+        if gid.startswith("t") and (data.get("headers") or {}).get("BaseSeed") == str(seed):
+            data["game_id"] = f"s{seed}-{gid}"
+            lines[k] = json.dumps(data, sort_keys=True) + "\n"
+            changed = True
+    if changed:
+        atomic_write_text(path, "".join(lines))
+
+
+def _write_games(out: Path, records: Sequence[GameRecord]) -> None:
+    """games.jsonl and games.pgn holding ``records`` in this order (atomic replacements)."""
+    with atomic_open(out / "games.jsonl") as fh:
+        for record in records:
+            fh.write(json.dumps(dataclasses.asdict(record), sort_keys=True) + "\n")
+    with atomic_open(out / "games.pgn") as fh:
+        for record in records:
+            fh.write(record_to_pgn(record))
+
+
+def _in_grid_order(records: Sequence[GameRecord], specs: Sequence[GameSpec]) -> list[GameRecord]:
+    """The records of ``specs`` in spec order, then any others (e.g. games of temperatures this
+    run no longer asks for) in their previous order."""
+    by_id = {r.game_id: r for r in records}
+    ordered = [by_id[s.game_id] for s in specs if s.game_id in by_id]
+    wanted = {s.game_id for s in specs}
+    return ordered + [r for r in records if r.game_id not in wanted]
+
+
+def _load(config: EvalConfig) -> tuple[Any, dict[str, Any]]:
+    from chess_exp.model.checkpoints import load_model
+    return load_model(config.checkpoint, device=config.device, tokenizer=config.tokenizer, step=config.step)
+
+
 def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Play (or resume) all games of ``config``, rate them, write results; return the results dict."""
+    """Play (or resume) all games of ``config`` (or its shard), rate them, write results; return them."""
     import torch
 
     from chess_exp.data.tokenizers import get_tokenizer
-    from chess_exp.model.gpt import load_model
     from chess_exp.play.engines import EngineLimit, StockfishPool
     from chess_exp.play.games import engine_adjudicator
     from chess_exp.play.players import EnginePlayer, ModelPlayer
     from transcendence.config import write_run_metadata
 
     _validate(config)
+    out = Path(config.out)
+    check_out_dir(out)
     limit = EngineLimit.parse(config.limit)
+    _check_same_evaluation(out, config)
+    model, meta = _load(config)  # a bad checkpoint stops here, before anything is written
     torch.set_num_threads(config.threads)
-    model, meta = load_model(config.checkpoint, device=config.device)
     tokenizer = get_tokenizer(meta["tokenizer"])
     model_name = meta.get("name") or _model_name(Path(meta.get("path", config.checkpoint)))
     cap = config.cap if config.cap is not None else _cap_from_meta(meta)
-    out = Path(config.out)
-    _check_same_evaluation(out, config)
-    write_run_metadata(out, config, extra={"model": {"name": model_name, "step": meta.get("step"),
-                                                     "tokenizer": meta["tokenizer"], "cap": cap}})
+    model_info = {"name": model_name, "step": meta.get("step"), "tokenizer": meta["tokenizer"], "cap": cap}
     headers = {"Event": "transcendence chess eval", "Model": model_name, "Checkpoint": str(config.checkpoint),
                "Step": str(meta.get("step")), "Tokenizer": str(meta["tokenizer"])}
-    specs = eval_specs(config, model_name=model_name, headers=headers)
+    grid = eval_specs(config, model_name=model_name, headers=headers)
+    specs = shard_specs(grid, config.shard)
     player = ModelPlayer(model, tokenizer, policy=config.policy, mode=config.mode,
                          temperature={_model_key(t): t for t in config.temperatures}, name=model_name)
     match = MatchConfig(max_moves=config.max_moves, adjudicate=config.adjudicate, in_flight=config.in_flight)
+    write_run_metadata(out, config, extra={"model": model_info})
+    _upgrade_legacy_ids(out, config.seed)
     with StockfishPool(config.engines, config.stockfish, limit=limit, skill=config.skill) as pool:
         players: dict[str, Any] = {_model_key(t): player for t in config.temperatures}
         players.update({f"L{level}": EnginePlayer(pool, level) for level in config.levels})
@@ -132,19 +241,88 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
         records = play_games(specs, players, out_dir=out, config=match, adjudicator=adjudicator,
                              progress=progress)
         restarts = pool.restarts
-    results = summarize(records, temperatures=config.temperatures, levels=config.levels)
-    results.update({"model": model_name, "checkpoint": str(config.checkpoint), "step": meta.get("step"),
-                    "tokenizer": meta["tokenizer"], "policy": config.policy, "limit": config.limit,
-                    "skill": config.skill, "cap": cap, "engine_restarts_this_session": restarts,
-                    "level_ratings": {str(k): STOCKFISH_LEVEL_RATINGS[k] for k in config.levels}})
-    _write_json(out / "results.json", results)
-    (out / "results.md").write_text(results_table(results), encoding="utf-8")
-    try:
-        from paper_figs.rating_temperature import plot
-        plot([out / "results.json"], out / "rating_temperature")
-    except Exception as exc:  # the figure is a convenience; the results are already written
-        log.warning("figure not written: %r", exc)
+    _write_games(out, _in_grid_order(load_records(out), grid))
+    results = _results(config, records, model_info)
+    results["engine_restarts_this_session"] = restarts
+    _write_results(out, results)
     return results
+
+
+def _results(config: EvalConfig, records: Sequence[GameRecord], model: dict[str, Any]) -> dict[str, Any]:
+    results = summarize(records, temperatures=config.temperatures, levels=config.levels)
+    results.update({"model": model["name"], "checkpoint": str(config.checkpoint), "step": model.get("step"),
+                    "tokenizer": model["tokenizer"], "policy": config.policy, "limit": config.limit,
+                    "skill": config.skill, "cap": model.get("cap"), "seed": config.seed, "shard": config.shard,
+                    "level_ratings": {str(k): STOCKFISH_LEVEL_RATINGS[k] for k in config.levels}})
+    return results
+
+
+def _write_results(out: Path, results: dict[str, Any]) -> None:
+    atomic_write_json(out / "results.json", results, sort_keys=True)
+    atomic_write_text(out / "results.md", results_table(results))
+    try:
+        plot_bands({f"{r['temperature']:g}": r for r in results["rows"]}, out / "rating_temperature.png",
+                   xlabel="temperature τ", title=f"{results.get('model')}: rating against temperature",
+                   cap=results.get("cap"), categorical=True)
+    except ImportError as exc:  # matplotlib is optional for the results themselves
+        log.warning("figure not written: %s", exc)
+
+
+def plot_bands(series: dict[str, dict[str, Any]] | dict[str, list[tuple[float, dict[str, Any]]]], path: Path, *,
+               xlabel: str, title: str, cap: float | None = None, categorical: bool = False) -> Path:
+    """Rating with its 95% band: Glicko-2 +-2 RD (left) and the MLE Elo interval (right).
+
+    ``series``: label -> a results row (one point per label, ``categorical``: the labels are the x
+    ticks), or label -> [(x, row), ...] (one line per label)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines: dict[str, list[tuple[float, dict[str, Any]]]]
+    if categorical:
+        lines = {"": [(float(k), row) for k, row in series.items()]}  # type: ignore[misc]
+    else:
+        lines = series  # type: ignore[assignment]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+    for ax, est in zip(axes[0], ("glicko2", "mle")):
+        for label, points in lines.items():
+            points = sorted(points, key=lambda p: p[0])
+            xs = list(range(len(points))) if categorical else [p[0] for p in points]
+            mid, lo, hi = zip(*(_estimate(row, est) for _, row in points)) if points else ((), (), ())
+            finite = [m for m in mid if math.isfinite(m)] or [1500.0]
+            lo = [v if math.isfinite(v) else min(finite) - 400 for v in lo]
+            hi = [v if math.isfinite(v) else max(finite) + 400 for v in hi]
+            mid = [m if math.isfinite(m) else (max(finite) + 400 if m > 0 else min(finite) - 400) for m in mid]
+            line, = ax.plot(xs, mid, marker="o", label=label or None)
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+            if categorical:
+                ax.set_xticks(xs, [f"{p[0]:g}" for p in points])
+        if cap is not None:
+            ax.axhline(float(cap), color="grey", linestyle="--", linewidth=1, label=f"training cap {float(cap):g}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("Glicko-2, sequential (±2 RD)" if est == "glicko2" else "MLE Elo (95% interval)")
+        ax.grid(alpha=0.3)
+        if any(label for label in lines) or cap is not None:
+            ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=130)
+    plt.close(fig)
+    return path
+
+
+def _estimate(row: dict[str, Any], estimator: str) -> tuple[float, float, float]:
+    if estimator == "glicko2":
+        g = row["glicko2"]
+        return float(g["rating"]), float(g["lo"]), float(g["hi"])
+    m = row["mle"]
+    return tuple(_num(m[k]) for k in ("elo", "lo", "hi"))  # type: ignore[return-value]
+
+
+def _num(x: float | str) -> float:
+    return {"inf": math.inf, "-inf": -math.inf}[x] if isinstance(x, str) else float(x)
 
 
 def summarize(records: Sequence[GameRecord], *, temperatures: Sequence[float],
@@ -249,7 +427,7 @@ def _cap_from_keys(meta: dict[str, Any]) -> float | None:
 
 #: fields that decide how a game is played: a run directory may only be resumed or extended
 #: (more temperatures, levels or games) with the same values
-_GAME_DEFINING = ("checkpoint", "policy", "mode", "limit", "skill", "max_moves", "adjudicate", "seed")
+_GAME_DEFINING = ("checkpoint", "policy", "mode", "limit", "skill", "max_moves", "adjudicate", "seed", "tokenizer")
 
 
 def _check_same_evaluation(out: Path, config: EvalConfig) -> None:
@@ -267,12 +445,6 @@ def _check_same_evaluation(out: Path, config: EvalConfig) -> None:
                          "settings or choose another --out")
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _validate(config: EvalConfig) -> None:
     from chess_exp.play.engines import EngineLimit
     EngineLimit.parse(config.limit)
@@ -284,10 +456,192 @@ def _validate(config: EvalConfig) -> None:
     if not config.levels or bad:
         raise ValueError(f"levels={config.levels}: each must be one of {sorted(STOCKFISH_LEVEL_RATINGS)} "
                          "(the levels with a rating)")
-    if config.games < 1 or config.engines < 1 or config.in_flight < 1 or config.max_moves < 1:
-        raise ValueError("games, engines, in_flight and max_moves must be >= 1")
+    if len(set(config.levels)) != len(config.levels):
+        raise ValueError(f"levels={config.levels}: values must be distinct")
+    for name in ("games", "engines", "in_flight", "max_moves", "threads"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')}={getattr(config, name)}: must be >= 1")
     if config.policy not in ("exact", "sampled"):
         raise ValueError(f"policy={config.policy!r}: must be exact or sampled")
+    parse_shard(config.shard)
+
+
+# -- shards -----------------------------------------------------------------------------------------
+
+def _config_from_json(data: dict[str, Any], **changes: Any) -> EvalConfig:
+    names = {f.name for f in dataclasses.fields(EvalConfig)}
+    values = {k: (tuple(v) if k in ("temperatures", "levels") else v) for k, v in data.items() if k in names}
+    return EvalConfig(**{**values, **changes})
+
+
+def _read_run_config(folder: Path, what: str) -> dict[str, Any]:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise ValueError(f"{folder}: no config.json; pass directories written by `transcendence chess {what}`")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} cannot be read ({exc}); rerun the evaluation that wrote it") from None
+    if not isinstance(meta.get("config"), dict) or "temperatures" not in meta["config"]:
+        raise ValueError(f"{path} is not the config of `transcendence chess {what}`")
+    return meta
+
+
+def merge_shards(out: str | os.PathLike[str], shard_dirs: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
+    """Combine finished ``chess eval --shard i/N`` directories into ``out``.
+
+    ``out`` gets the ``games.jsonl``, ``games.pgn`` (grid order), ``results.json``, ``results.md``
+    and figure that one unsharded run of the same evaluation writes; its ``config.json`` names the
+    shards. The shards must be of one evaluation (same checkpoint, grid, seed and rules), and
+    together hold every game of the grid; a game found in two shards must be the same game.
+    """
+    from transcendence.config import write_run_metadata
+
+    out = Path(out)
+    check_out_dir(out)
+    folders = [Path(d) for d in shard_dirs]
+    if not folders:
+        raise ValueError("merge: give the shard directories to combine")
+    metas = [_read_run_config(d, "eval --shard i/N") for d in folders]
+    first = metas[0]["config"]
+    must_match = (*_GAME_DEFINING, "temperatures", "levels", "games")
+    for folder, meta in zip(folders[1:], metas[1:]):
+        diff = [k for k in must_match if meta["config"].get(k) != first.get(k)]
+        if diff:
+            details = ", ".join(f"{k}: {first.get(k)!r} vs {meta['config'].get(k)!r}" for k in diff)
+            raise ValueError(f"{folder} is a shard of a different evaluation than {folders[0]} ({details}); "
+                             "merge shards of one evaluation")
+    config = _config_from_json(first, out=str(out), shard=None)
+    _validate(config)
+    grid = eval_specs(config, model_name="", headers={})
+    wanted = {s.game_id for s in grid}
+    found: dict[str, GameRecord] = {}
+    for folder in folders:
+        for record in load_records(folder):
+            if record.game_id not in wanted:
+                continue
+            other = found.get(record.game_id)
+            if other is not None and other != record:
+                raise ValueError(f"game {record.game_id} differs between shards ({folder}); the shards do "
+                                 "not come from one evaluation")
+            found[record.game_id] = record
+    missing = [j for j, s in enumerate(grid) if s.game_id not in found]
+    if missing:
+        counts = sorted({parse_shard(m["config"].get("shard")) or (0, 1) for m in metas}, key=lambda s: s[1])
+        n = max(s[1] for s in counts)
+        incomplete = sorted({j % n for j in missing})
+        raise ValueError(f"{len(missing)} of {len(grid)} games are missing (shards "
+                         f"{', '.join(f'{i}/{n}' for i in incomplete)}); finish them by rerunning their "
+                         "`chess eval --shard` command, or pass their directories")
+    _check_same_evaluation(out, config)
+    records = [found[s.game_id] for s in grid]
+    model_info = metas[0].get("model") or {}
+    restarts = 0
+    for folder in folders:
+        try:
+            restarts += int(json.loads((folder / "results.json").read_text()).get("engine_restarts_this_session", 0))
+        except (OSError, ValueError, TypeError):
+            pass
+    out.mkdir(parents=True, exist_ok=True)
+    write_run_metadata(out, config, extra={"model": model_info, "merged_from": [str(f) for f in folders]})
+    _write_games(out, records)
+    results = _results(config, records, {"name": model_info.get("name"), **model_info})
+    results["engine_restarts_this_session"] = restarts
+    _write_results(out, results)
+    return results
+
+
+# -- rating against training step -----------------------------------------------------------------
+
+def _step_targets(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
+    """``("results", eval dir)`` or ``("checkpoint", file)`` for each path; a training run directory
+    stands for its step-numbered checkpoints (or its latest one when it kept none)."""
+    from chess_exp.model.checkpoints import step_checkpoints
+    targets: list[tuple[str, Path]] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise ValueError(f"{path} does not exist: pass checkpoint files, training run directories or "
+                             "finished `chess eval` directories")
+        if path.is_dir() and (path / "results.json").is_file() and (path / "config.json").is_file():
+            targets.append(("results", path))
+        elif path.is_dir() and step_checkpoints(path):
+            targets.extend(("checkpoint", p) for p in step_checkpoints(path).values())
+        else:
+            targets.append(("checkpoint", path))
+    return targets
+
+
+def rate_steps(out: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]], base: EvalConfig, *,
+               progress: bool = True) -> dict[str, Any]:
+    """Rate several checkpoints of a run (``base`` gives the games) and plot rating against step.
+
+    Each checkpoint is evaluated into ``out/step-<step>`` (resumable; ``--shard`` works there as
+    in ``chess eval``); a finished eval directory is read as it is. ``out`` gets
+    ``rating_step.json``, ``rating_step.md`` and ``rating_step.png`` (Glicko-2 +-2 RD and MLE Elo
+    95% bands, one line per temperature).
+    """
+    from chess_exp.model.checkpoints import read_checkpoint_step
+
+    out = Path(out)
+    check_out_dir(out)
+    _validate(base)
+    targets = _step_targets(paths)
+    if not targets:
+        raise ValueError("steps: give checkpoints, training run directories or eval directories")
+    done: list[tuple[int, Path, dict[str, Any]]] = []
+    for kind, path in targets:
+        if kind == "results":
+            results = json.loads((path / "results.json").read_text(encoding="utf-8"))
+            folder = path
+        else:
+            step = base.step if base.step is not None else read_checkpoint_step(path)
+            if step is None:
+                raise ValueError(f"{path} does not record its training step; pass --step for a single "
+                                 "checkpoint, or step-numbered checkpoints")
+            folder = out / f"step-{int(step):07d}"
+            results = evaluate(dataclasses.replace(base, checkpoint=str(path), out=str(folder)), progress=progress)
+        if results.get("step") is None:
+            raise ValueError(f"{path}: its results name no training step; rate checkpoints that record one")
+        if results.get("shard"):
+            log.warning("%s holds shard %s only: merge the shards first for the full grid", folder, results["shard"])
+        done.append((int(results["step"]), folder, results))
+    steps = [s for s, _, _ in done]
+    if len(set(steps)) != len(steps):
+        raise ValueError(f"steps {sorted(steps)}: two of the inputs are the same training step")
+    done.sort(key=lambda d: d[0])
+    points = []
+    series: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for step, folder, results in done:
+        for row in results["rows"]:
+            points.append({"step": step, "dir": str(folder), "checkpoint": results.get("checkpoint"),
+                           "temperature": row["temperature"], "games": row["games"], "score": row["score"],
+                           "glicko2": row["glicko2"], "mle": row["mle"]})
+            series.setdefault(f"τ={row['temperature']:g}", []).append((float(step), row))
+    summary = {"model": done[0][2].get("model"), "policy": done[0][2].get("policy"),
+               "limit": done[0][2].get("limit"), "cap": done[0][2].get("cap"), "points": points}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "rating_step.json", summary, sort_keys=True)
+    atomic_write_text(out / "rating_step.md", steps_table(summary))
+    try:
+        plot_bands(series, out / "rating_step.png", xlabel="training step", cap=summary["cap"],
+                   title=f"{summary['model']}: rating against training step ({summary['policy']}, {summary['limit']})")
+    except ImportError as exc:
+        log.warning("figure not written: %s", exc)
+    return summary
+
+
+def steps_table(summary: dict[str, Any]) -> str:
+    """A markdown table: per step and temperature, Glicko-2 +-2 RD and MLE Elo [95%]."""
+    lines = [f"model {summary.get('model')} ({summary.get('policy')}, {summary.get('limit')}); "
+             f"cap {summary.get('cap')}", "", "| step | τ | games | score | Glicko-2 (±2RD) | MLE Elo [95%] |",
+             "|---|---|---|---|---|---|"]
+    for p in summary["points"]:
+        g, m = p["glicko2"], p["mle"]
+        lines.append(f"| {p['step']} | {p['temperature']:g} | {p['games']} | {p['score']:.3f} | "
+                     f"{g['rating']:.0f} [{g['lo']:.0f}, {g['hi']:.0f}] | "
+                     f"{_fmt(m['elo'])} [{_fmt(m['lo'])}, {_fmt(m['hi'])}] |")
+    return "\n".join(lines) + "\n"
 
 
 # -- command line -------------------------------------------------------------------------------
@@ -306,10 +660,8 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers, e.g. 1,3,5") from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_play_options(parser: argparse.ArgumentParser) -> None:
     d = EvalConfig(checkpoint="", out="")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint file or training run directory")
-    parser.add_argument("--out", default=None, help="run directory (default: runs/eval-<checkpoint run name>)")
     parser.add_argument("--temperatures", type=_floats, default=d.temperatures,
                         help="comma-separated temperatures (default: the paper's 0.001,...,1.5)")
     parser.add_argument("--levels", type=_ints, default=d.levels, help="Stockfish Skill Levels (default 1,3,5)")
@@ -332,24 +684,69 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stockfish", default=None, help="Stockfish binary (default: STOCKFISH_PATH, PATH, "
                                                          "/usr/games/stockfish)")
     parser.add_argument("--cap", type=float, default=None, help="training rating cap for the figure's dashed line")
+    parser.add_argument("--shard", default=None, help="i/N: play game j of the grid when j %% N == i (0 <= i < N); "
+                                                      "combine finished shards with `chess eval merge`")
+    parser.add_argument("--tokenizer", default=None, help="override the checkpoint's tokenizer (char or move)")
+    parser.add_argument("--step", type=int, default=None, help="override the checkpoint's training step")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file or training run directory (required)")
+    parser.add_argument("--out", default=None, help="run directory (default: runs/eval-<checkpoint run name>)")
+    _add_play_options(parser)
+    sub = parser.add_subparsers(dest="eval_command", metavar="{merge,steps}")
+    merge = sub.add_parser("merge", help="combine finished `chess eval --shard i/N` directories into one run",
+                           description="Combine finished shard directories into the games.pgn, games.jsonl "
+                                       "and results.json of one unsharded run.")
+    merge.add_argument("--out", required=True, help="directory for the combined run")
+    merge.add_argument("shards", nargs="+", metavar="SHARD_DIR", help="directories of `chess eval --shard i/N`")
+    steps = sub.add_parser("steps", help="rate several checkpoints of a run; plot rating against training step",
+                           description="Evaluate each checkpoint (or read finished eval directories) and plot "
+                                       "rating against training step with 95%% bands.")
+    steps.add_argument("--out", required=True, help="directory: step-<step>/ per checkpoint, rating_step.*")
+    steps.add_argument("paths", nargs="+", metavar="RUN_OR_CKPT",
+                       help="training run directories (their checkpoints/ckpt-<step>.pt), checkpoint files, "
+                            "or finished `chess eval` directories")
+    _add_play_options(steps)
+
+
+def _config_from_args(args: argparse.Namespace, *, checkpoint: str, out: str) -> EvalConfig:
+    return EvalConfig(checkpoint=checkpoint, out=out, temperatures=args.temperatures, levels=args.levels,
+                      games=args.games, policy=args.policy, mode=args.mode, limit=args.limit, skill=args.skill,
+                      engines=args.engines, in_flight=args.in_flight, max_moves=args.max_moves,
+                      adjudicate=args.adjudicate, seed=args.seed, threads=args.threads, device=args.device,
+                      stockfish=args.stockfish, cap=args.cap, shard=args.shard, tokenizer=args.tokenizer,
+                      step=args.step)
 
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = args.out or str(Path("runs") / f"eval-{Path(args.checkpoint).resolve().name}")
+    command = getattr(args, "eval_command", None)
+    prog = "transcendence chess eval" + (f" {command}" if command else "")
     try:
-        config = EvalConfig(checkpoint=args.checkpoint, out=out, temperatures=args.temperatures,
-                            levels=args.levels, games=args.games, policy=args.policy, mode=args.mode,
-                            limit=args.limit, skill=args.skill, engines=args.engines,
-                            in_flight=args.in_flight, max_moves=args.max_moves, adjudicate=args.adjudicate,
-                            seed=args.seed, threads=args.threads, device=args.device,
-                            stockfish=args.stockfish, cap=args.cap)
+        if command == "merge":
+            results = merge_shards(args.out, args.shards)
+            print(results_table(results))
+            print(f"wrote {args.out}/results.json, results.md, games.pgn, games.jsonl, rating_temperature.png "
+                  f"from {len(args.shards)} shard(s)")
+            return 0
+        if command == "steps":
+            summary = rate_steps(args.out, args.paths, _config_from_args(args, checkpoint="", out=args.out),
+                                 progress=not args.no_progress)
+            print(steps_table(summary))
+            print(f"wrote {args.out}/rating_step.json, rating_step.md, rating_step.png")
+            return 0
+        if not args.checkpoint:
+            raise ValueError("--checkpoint is required (or use `chess eval merge` / `chess eval steps`)")
+        out = args.out or str(Path("runs") / f"eval-{Path(args.checkpoint).resolve().name}")
+        config = _config_from_args(args, checkpoint=args.checkpoint, out=out)
         _validate(config)
         results = evaluate(config, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"transcendence chess eval: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:  # bad input, missing or unwritable files, no Stockfish
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     print(results_table(results))
-    print(f"wrote {out}/results.json, results.md, games.pgn, games.jsonl, rating_temperature.png")
+    print(f"wrote {out}/results.json, results.md, games.pgn, games.jsonl, rating_temperature.png"
+          + (f" (shard {config.shard})" if config.shard else ""))
     return 0

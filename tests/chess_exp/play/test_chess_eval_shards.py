@@ -1,0 +1,145 @@
+"""`chess eval` across machines: shards that merge into one run, rating against training step, and
+bad input refused before anything is written (tiny random models, real Stockfish at small limits)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from chess_exp.model.gpt import GPT, GPTConfig
+from chess_exp.play import ladder
+from chess_exp.play.games import load_records
+
+
+def _checkpoint(path: Path, *, step: int = 7, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=1970, block_size=64, n_layer=1, n_head=2, n_embd=16))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "config": vars(model.config) | {}, "step": step,
+                "tokenizer": "move"}, path)
+    return path
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    ladder.add_arguments(parser)
+    return ladder.main(parser.parse_args(argv))
+
+
+def _grid(ckpt: Path, out: Path, stockfish: str, *extra: str) -> list[str]:
+    return ["--checkpoint", str(ckpt), "--out", str(out), "--temperatures", "0,1", "--levels", "1,2",
+            "--games", "3", "--limit", "nodes=50", "--engines", "1", "--max-moves", "12",
+            "--in-flight", "5", "--stockfish", stockfish, "--no-progress", *extra]
+
+
+def test_parse_shard_and_round_robin() -> None:
+    assert ladder.parse_shard("0/1") == (0, 1) and ladder.parse_shard("3/4") == (3, 4)
+    for bad in ("4/4", "-1/2", "1/0", "a/b", "2"):
+        with pytest.raises(ValueError, match="shard"):
+            ladder.parse_shard(bad)
+    config = ladder.EvalConfig(checkpoint="c", out="o", temperatures=(0.0, 1.0), levels=(1, 3), games=5)
+    grid = ladder.eval_specs(config, model_name="m", headers={})
+    shards = [ladder.shard_specs(grid, f"{i}/3") for i in range(3)]
+    ids = [s.game_id for shard in shards for s in shard]
+    assert sorted(ids) == sorted(s.game_id for s in grid) and len(set(ids)) == len(grid) == 20  # a partition
+    assert {len(s) for s in shards} == {6, 7}
+    # ids carry the base seed: shards of different seeds never collide
+    other = ladder.eval_specs(ladder.EvalConfig(checkpoint="c", out="o", temperatures=(0.0, 1.0), levels=(1, 3),
+                                                games=5, seed=1), model_name="m", headers={})
+    assert not {s.game_id for s in grid} & {s.game_id for s in other}
+
+
+@pytest.mark.engine
+def test_shards_merge_into_the_unsharded_run(tmp_path: Path, stockfish_path: str) -> None:
+    ckpt = _checkpoint(tmp_path / "tiny-run" / "checkpoints" / "ckpt.pt")
+    assert _run(_grid(ckpt, tmp_path / "whole", stockfish_path)) == 0
+    for i in range(3):
+        assert _run(_grid(ckpt, tmp_path / f"shard{i}", stockfish_path, "--shard", f"{i}/3", "--in-flight", "2")) == 0
+        assert len(load_records(tmp_path / f"shard{i}")) == 4
+    # an incomplete set of shards is refused, naming the missing one
+    assert _run(["merge", "--out", str(tmp_path / "merged"), str(tmp_path / "shard0"), str(tmp_path / "shard2")]) == 2
+    assert not (tmp_path / "merged").exists()
+    assert _run(["merge", "--out", str(tmp_path / "merged"),
+                 *(str(tmp_path / f"shard{i}") for i in (2, 0, 1))]) == 0
+    whole, merged = tmp_path / "whole", tmp_path / "merged"
+    for name in ("games.jsonl", "games.pgn", "results.md"):
+        assert (merged / name).read_text() == (whole / name).read_text(), name
+    a, b = (json.loads((d / "results.json").read_text()) for d in (whole, merged))
+    assert a == b
+    assert [r["games"] for r in a["rows"]] == [6, 6]
+    assert json.loads((merged / "config.json").read_text())["merged_from"][0].endswith("shard2")
+    # shards of another evaluation are not mixed in
+    ckpt2 = _checkpoint(tmp_path / "tiny-run" / "checkpoints" / "ckpt.pt")
+    assert _run(_grid(ckpt2, tmp_path / "other", stockfish_path, "--shard", "0/3", "--limit", "nodes=60")) == 0
+    assert _run(["merge", "--out", str(tmp_path / "m2"), str(tmp_path / "other"), str(tmp_path / "shard1"),
+                 str(tmp_path / "shard2")]) == 2
+
+
+@pytest.mark.engine
+def test_rating_against_training_step(tmp_path: Path, stockfish_path: str) -> None:
+    run = tmp_path / "run"
+    for step, seed in ((100, 0), (300, 1)):
+        _checkpoint(run / "checkpoints" / f"ckpt-{step:07d}.pt", step=step, seed=seed)
+    _checkpoint(run / "checkpoints" / "ckpt.pt", step=300, seed=1)  # the latest: not rated twice
+    out = tmp_path / "steps"
+    argv = ["steps", "--out", str(out), str(run), "--temperatures", "0", "--levels", "1", "--games", "2",
+            "--limit", "nodes=50", "--engines", "1", "--max-moves", "8", "--stockfish", stockfish_path,
+            "--no-progress"]
+    assert _run(argv) == 0
+    summary = json.loads((out / "rating_step.json").read_text())
+    assert [p["step"] for p in summary["points"]] == [100, 300]
+    for p in summary["points"]:
+        assert p["games"] == 2 and p["glicko2"]["lo"] < p["glicko2"]["rating"] < p["glicko2"]["hi"]
+        assert Path(p["dir"]).name == f"step-{p['step']:07d}"
+    assert (out / "rating_step.png").stat().st_size > 0
+    assert "| 300 | 0 | 2 |" in (out / "rating_step.md").read_text()
+    # finished eval directories are read as they are (nothing replayed)
+    before = (out / "step-0000100" / "games.jsonl").read_text()
+    assert _run(["steps", "--out", str(tmp_path / "again"), str(out / "step-0000100"), str(out / "step-0000300"),
+                 "--no-progress"]) == 0
+    assert json.loads((tmp_path / "again" / "rating_step.json").read_text())["points"] == summary["points"]
+    assert (out / "step-0000100" / "games.jsonl").read_text() == before
+
+
+def _bad_out_cases(tmp_path: Path) -> list[tuple[str, str]]:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory\n")
+    cases = [(str(a_file), "is a file"), (str(a_file / "under"), "under the file")]
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.geteuid() != 0:  # root writes anywhere; a read-only pseudo-filesystem stands in for it
+        cases.append((str(locked / "out"), "not writable"))
+    cases.append(("/proc/transcendence-no-such/out", "not writable"))
+    return cases
+
+
+def test_bad_out_and_checkpoint_one_line_exit_2_nothing_written(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = _checkpoint(tmp_path / "r" / "ckpt.pt")
+    for out, message in _bad_out_cases(tmp_path):
+        assert _run(["--checkpoint", str(ckpt), "--out", out, "--no-progress"]) == 2, out
+        err = capsys.readouterr().err
+        assert message in err and "--out" in err and "Traceback" not in err and err.count("\n") == 1, err
+    pgn = tmp_path / "games.pgn"
+    pgn.write_text('[Event "x"]\n\n1. e4 e5 *\n')
+    truncated = tmp_path / "cut.pt"
+    truncated.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    for bad in (pgn, truncated, tmp_path / "missing.pt"):
+        out = tmp_path / f"out-{bad.name}"
+        assert _run(["--checkpoint", str(bad), "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("transcendence chess eval: error:") and err.count("\n") == 1, err
+        assert str(bad.name) in err and "Traceback" not in err
+        assert not out.exists(), f"{out} was created for a bad checkpoint"
+    assert _run(["--out", str(tmp_path / "x")]) == 2
+    assert "--checkpoint is required" in capsys.readouterr().err
+    assert _run(["--checkpoint", str(ckpt), "--out", str(tmp_path / "x"), "--shard", "3/3"]) == 2
+    assert "shard" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert _run(["merge", "--out", str(tmp_path / "m"), str(tmp_path / "r")]) == 2
+    assert "config.json" in capsys.readouterr().err and not (tmp_path / "m").exists()
