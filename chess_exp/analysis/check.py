@@ -356,7 +356,7 @@ def plot_figure(inst: Instance, learners: dict[str, np.ndarray], path: Path, *, 
     ax.plot(np.concatenate([[tau0], taus]), rm, color=colors[0], label="exact mixture")
     ts = tr.critical_temperature(e, r, test, weights=inst.weights, mode=mode)
     if ts is not None and math.isfinite(ts):
-        ax.axvline(ts, color=colors[0], lw=0.8, ls="--")
+        ax.axvline(ts, color=colors[0], lw=0.8, ls="--", label=f"τ* of the mixture = {ts:.3g}")
     rng = np.random.default_rng(seed)
     clusters = inst.clusters[idx]
     for j, (name, f) in enumerate(learners.items()):
@@ -427,6 +427,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-games", type=int, default=3000, help="read at most this many games of --positions")
     p.add_argument("--visits", default=None,
                    help="training PGN: add subsets by how often it visits each test position (0, 1-9, >= 10)")
+    p.add_argument("--visits-games", type=int, default=0,
+                   help="count visits in the first N games of --visits only (the games trained on; 0: all)")
     p.add_argument("--opening-plies", type=int, default=12, help="subset 'opening': plies < this (default 12)")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--workers", type=int, default=1, help="Stockfish processes for the rewards")
@@ -521,7 +523,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     visits = None
     if a.visits:
         keys = [position_key(p.board) for p in positions]
-        counts = visit_counts(a.visits, set(keys))
+        counts = visit_counts(a.visits, set(keys), max_games=a.visits_games or None)
         visits = np.array([counts[k] for k in keys])
         subsets.update({"train visits 0": visits == 0, "train visits 1-9": (visits >= 1) & (visits < 10),
                         "train visits >= 10": visits >= 10})

@@ -255,6 +255,7 @@ class TrainConfig:
     threads: int = 2
     log_every: int = 50
     ckpt_every: int = 200
+    keep_every: int = 0  # also keep a copy ckpt-step<N>.pt every N steps (a learning curve); 0: none
     stop_after_s: float = 0.0  # stop (with a checkpoint) after this many wall seconds in this call; 0: never
 
 
@@ -359,6 +360,11 @@ def train(cfg: TrainConfig, out: str | Path, *, log=_print) -> Path:
             loss_sum, loss_n, t_log = 0.0, 0, time.time()
         if step % cfg.ckpt_every == 0 or step == total:
             save()
+        if cfg.keep_every and step % cfg.keep_every == 0:
+            if step % cfg.ckpt_every != 0 and step != total:
+                save()
+            import shutil
+            shutil.copyfile(ckpt_path, out / f"ckpt-step{step}.pt")
         if cfg.stop_after_s and time.time() - t_wall > cfg.stop_after_s and step < total:
             save()
             log(f"stopped at step {step}/{total} after {cfg.stop_after_s:g} s; run again to resume")
@@ -412,7 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--ckpt-every", type=int, default=200)
-    p.add_argument("--stop-after-s", type=float, default=0.0)
+    p.add_argument("--keep-every", type=int, default=0, help="keep ckpt-step<N>.pt every N steps")
+    p.add_argument("--stop-after-s", type=float, default=0.0, help="stop with a checkpoint after this many s")
     a = p.parse_args(argv)
     if not Path(a.games).exists():
         print(f"error: --games: {a.games} not found (generate games with `transcendence chess experts "
@@ -428,7 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = TrainConfig(games=a.games, max_games=a.max_games,
                       model=BoardPolicyConfig(hidden=a.hidden, layers=a.layers), batch=a.batch, lr=a.lr,
                       weight_decay=a.weight_decay, epochs=a.epochs, seed=a.seed, threads=a.threads,
-                      log_every=a.log_every, ckpt_every=a.ckpt_every, stop_after_s=a.stop_after_s)
+                      log_every=a.log_every, ckpt_every=a.ckpt_every, keep_every=a.keep_every,
+                      stop_after_s=a.stop_after_s)
     try:
         train(cfg, a.out)
     except (ValueError, FileNotFoundError) as exc:
