@@ -200,9 +200,8 @@ def _json_default(x: Any) -> Any:
 def _trained(ckpt: Path, iters: int) -> bool:
     if not ckpt.exists():
         return False
-    import torch
-    step = torch.load(ckpt, map_location="cpu", weights_only=False).get("step", 0)
-    return int(step) >= iters
+    from chess_exp.model.checkpoints import read_checkpoint_step
+    return (read_checkpoint_step(ckpt) or 0) >= iters
 
 
 def _train_summary(run_dir: Path) -> dict[str, Any]:
