@@ -1,4 +1,4 @@
-"""Linear toy (PAPER.md §3.10, paper Fig. 7): test accuracy of the fitted softmax model against
+"""Linear toy (paper Fig. 7): test accuracy of the fitted softmax model against
 temperature for each sigma, 95% bands over seeds, against the best expert (grey band) and the
 experts' majority vote (dotted). Solid: logit temperature softmax(Wx/τ) (what models do); dashed:
 the paper's formula softmax(f/τ) on probabilities. Reads runs/linear_toy/results.csv."""

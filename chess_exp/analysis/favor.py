@@ -1,8 +1,8 @@
-"""Denoising: the favor of low temperature over τ = 1 on a model's own games (paper §3.7, Fig. 4, Table 1).
+"""Denoising: the favor of low temperature over τ = 1 on a model's own games (Fig. 4, Table 1; docs/paper-notes.md).
 
 For every position ``x`` of the given games where the model is to move, the model's exact
 distribution over the legal moves f(y|x) (the ``exact`` policy: every legal move's continuation
-scored with ``score_continuations``, EVAL's ``ModelPlayer.move_distributions``) is tempered with
+scored with ``score_continuations``, as ``chess_exp.play.players.ModelPlayer`` does) is tempered with
 ``transcendence.temper`` and combined with the Stockfish reward r(x, y) (``analysis.reward``):
 
 * r_x(f_τ) = Σ_y f_τ(y|x) r(x, y), the exact expected reward (no sampling noise);
@@ -14,12 +14,18 @@ scored with ``score_continuations``, EVAL's ``ModelPlayer.move_distributions``) 
   the probability mass f_τ puts on Stockfish's k best moves (the exact counterpart of the paper's
   share of sampled moves);
 * the paper's estimator for comparison: ``samples`` moves drawn from f_τ per state, their mean
-  reward (the paper drew 100 characters-level samples per state, counting illegal ones as 0; the
+  reward (the paper drew 100 character-level samples per state, counting illegal ones as 0; the
   exact policy never produces an illegal move).
+
+Illegal moves: the paper's sampled estimator scores an illegal or unparsable sample as reward 0, and
+such samples are frequent at τ = 1 and rare at low τ, so its favor mixes denoising among legal moves
+with the disappearance of illegal samples (roughly (illegal share at τ = 1) × (reward at τ = 1) on
+top). Here the distribution is over legal moves only, so the favor measures the denoising alone and
+is not directly comparable with the paper's number (docs/deviations.md).
 
 The games are the ones the model played (``games.jsonl`` written by ``transcendence chess eval``,
 filtered to ``game_temperature`` and Stockfish ``level``; the paper: τ = 0.001 against level 1).
-Without ``--games`` they are played here first with EVAL's machinery.
+Without ``--games`` they are played here first with ``chess eval``'s machinery.
 
 Writes ``<out>/results.json``, ``<out>/states.npz`` (per-state arrays for the figures),
 ``<out>/table1.md`` and ``<out>/config.json``. Figure: ``paper_figs/analysis_favor.py``.
@@ -52,6 +58,8 @@ RankedFn = Callable[[Sequence[chess.Board]], list[list[tuple[chess.Move, float]]
 @dataclass(frozen=True, kw_only=True)
 class FavorConfig:
     checkpoint: str = "runs/small_cpu-1300"  # checkpoint file or training run dir
+    tokenizer: str | None = None  # override the checkpoint's tokenizer (nanoGPT-style checkpoints: char)
+    step: int | None = None  # override the checkpoint's training step (nanoGPT-style: iter_num)
     games: str = ""  # games.jsonl (or its dir) from `chess eval`; "" = play them first into <out>/games
     game_temperature: float = 0.001  # use the games played at this temperature (paper: 0.001)
     level: int = 1  # ... against this Stockfish level (paper: 1)
@@ -242,7 +250,7 @@ def _load_records(cfg: FavorConfig, run_dir: Path) -> list:
           f"{cfg.level} into {games_dir}", file=sys.stderr)
     evaluate(EvalConfig(checkpoint=cfg.checkpoint, out=str(games_dir), temperatures=(cfg.game_temperature,),
                         levels=(cfg.level,), games=cfg.n_games, limit=cfg.play_limit, seed=cfg.seed,
-                        threads=cfg.threads, device=cfg.device))
+                        threads=cfg.threads, device=cfg.device, tokenizer=cfg.tokenizer, step=cfg.step))
     return load_records(games_dir)
 
 
@@ -254,7 +262,7 @@ def run_favor(cfg: FavorConfig, out: str | Path, *, progress: bool = True) -> di
 
     run_dir = _cli.start_run(out, cfg)
     torch.set_num_threads(cfg.threads)
-    model, meta = load_model(cfg.checkpoint, device=cfg.device)
+    model, meta = load_model(cfg.checkpoint, device=cfg.device, tokenizer=cfg.tokenizer, step=cfg.step)
     tokenizer = get_tokenizer(meta["tokenizer"])
     records = _load_records(cfg, run_dir)
     states = model_states(records, game_temperature=cfg.game_temperature, level=cfg.level, n_games=cfg.n_games)

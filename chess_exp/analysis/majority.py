@@ -9,7 +9,7 @@ without move counters) visited more than ``threshold`` times:
 * the empirical argmax: the most frequent move (ties: uniform over the tied moves), i.e. τ → 0;
 * the reward r(x, y): the expected score for the mover after ``y``.
 
-Per state, the favor of the vote over the mixture is F(x) = r_x(argmax) − r_x(f̄) (paper §3.7 with
+Per state, the favor of the vote over the mixture is F(x) = r_x(argmax) − r_x(f̄) (the favor of docs/paper-notes.md with
 the human data in place of the model), averaged over the common states (plain and visit-weighted)
 with percentile-bootstrap 95% intervals over states.
 

@@ -1,6 +1,6 @@
-"""t-SNE of the model's last hidden layer over positions from held-out games (paper §3.9, Fig. 3).
+"""t-SNE of the model's last hidden layer over positions from held-out games (Fig. 3; docs/paper-notes.md).
 
-Positions are drawn from the sample's held-out games (DATA's ``split_of(game_id) == "val"``, the
+Positions are drawn from the sample's held-out games (``chess_exp.data.readers.split_of(game_id) == "val"``, the
 games the model's training never saw), a few per game. Each position's representation is the
 model's last hidden layer (after the final LayerNorm, ``GPT.hidden_states``) at the last token of
 the game's prefix up to that position, i.e. where the model is about to predict the next move.
@@ -41,9 +41,11 @@ __all__ = ["TsneConfig", "tsne", "pca", "conditional_probabilities", "ridge_prob
 @dataclass(frozen=True, kw_only=True)
 class TsneConfig:
     checkpoint: str = "runs/small_cpu-1300"  # checkpoint file or training run dir
+    tokenizer: str | None = None  # override the checkpoint's tokenizer (nanoGPT-style checkpoints: char)
+    step: int | None = None  # override the checkpoint's training step (nanoGPT-style: iter_num)
     data: str = ""  # the sample directory or a .pgn[.xz] with [%eval] comments ("" = default)
     cap: int = 0  # only held-out games with both players rated <= cap (0 = every rating)
-    val_fraction: float = 0.05  # the held-out share used by `chess prepare` (DATA's split_of)
+    val_fraction: float = 0.05  # the held-out share used by `chess prepare` (chess_exp.data.readers.split_of)
     n_positions: int = 2000  # points in the map
     per_game: int = 2  # positions drawn per held-out game
     min_ply: int = 1  # earliest ply (0 = start position has no eval)
@@ -248,7 +250,7 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
 
     run_dir = _cli.start_run(out, cfg)
     torch.set_num_threads(cfg.threads)
-    model, meta = load_model(cfg.checkpoint, device=cfg.device)
+    model, meta = load_model(cfg.checkpoint, device=cfg.device, tokenizer=cfg.tokenizer, step=cfg.step)
     tokenizer = get_tokenizer(meta["tokenizer"])
     rng = np.random.default_rng(cfg.seed)
     positions = collect_positions(cfg, tokenizer, model.config.block_size, rng=rng)
