@@ -43,7 +43,7 @@ from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, glicko2_sequential, 
 from transcendence.io import atomic_open, atomic_write_json, atomic_write_text
 
 __all__ = ["EvalConfig", "add_arguments", "main", "evaluate", "summarize", "eval_specs", "parse_shard",
-           "shard_specs", "merge_shards", "rate_steps", "results_table"]
+           "shard_specs", "merge_shards", "merge_caches", "rate_steps", "results_table"]
 
 log = logging.getLogger(__name__)
 
@@ -551,6 +551,98 @@ def merge_shards(out: str | os.PathLike[str], shard_dirs: Sequence[str | os.Path
     return results
 
 
+# -- caches written on several machines ------------------------------------------------------------
+
+def merge_caches(dest: str | os.PathLike[str], sources: Sequence[str | os.PathLike[str]]) -> dict[str, int]:
+    """Fold per-shard Stockfish caches into ``dest`` (created if missing); return counts.
+
+    Two kinds, told apart by the suffix: the experts' best-move files (``.tsv``, one
+    ``key<TAB>move`` line per position; all files must have ``dest``'s name, which encodes the
+    engine and the limit) and the reward databases (``.sqlite``; every table of a source is copied
+    into the same table of ``dest``, created with the source's schema). An entry already in ``dest``
+    is kept; a source entry that disagrees with it is counted in ``conflicts`` (a deterministic
+    search gives none: a conflict means two different engines or settings). ``dest`` is replaced
+    atomically (TSV) or written in one transaction (SQLite), so a crash leaves it whole.
+    """
+    dest = Path(dest)
+    paths = [Path(p) for p in sources]
+    if not paths:
+        raise ValueError("merge-caches: give the cache files to fold in")
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"{path}: no such cache file")
+        if path.suffix != dest.suffix or path.suffix not in (".tsv", ".sqlite"):
+            raise ValueError(f"{path}: merge .tsv into .tsv or .sqlite into .sqlite (dest is {dest.name})")
+        if path.suffix == ".tsv" and path.name != dest.name:
+            raise ValueError(f"{path}: best-move files of one engine and limit share a name; {path.name} "
+                             f"is not {dest.name}")
+    if dest.exists() and not dest.is_file():
+        raise ValueError(f"--out={dest} is not a file")
+    check_out_dir(dest.parent, name="--out's folder")
+    if dest.suffix == ".tsv":
+        return _merge_tsv(dest, paths)
+    return _merge_sqlite(dest, paths)
+
+
+def _read_tsv(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if line.endswith("\n") and len(parts) == 2 and parts[0] and parts[1]:
+                rows.append((parts[0], parts[1]))  # a torn or damaged line is left out
+    return rows
+
+
+def _merge_tsv(dest: Path, sources: Sequence[Path]) -> dict[str, int]:
+    merged = dict(_read_tsv(dest)) if dest.exists() else {}
+    before = len(merged)
+    conflicts = 0
+    for path in sources:
+        for key, value in _read_tsv(path):
+            old = merged.setdefault(key, value)
+            conflicts += old != value
+    atomic_write_text(dest, "".join(f"{k}\t{v}\n" for k, v in merged.items()))
+    return {"entries": len(merged), "added": len(merged) - before, "conflicts": conflicts}
+
+
+def _merge_sqlite(dest: Path, sources: Sequence[Path]) -> dict[str, int]:
+    import sqlite3
+
+    conn = sqlite3.connect(dest, timeout=120)
+    added = conflicts = 0
+    try:
+        for path in sources:
+            conn.execute("ATTACH DATABASE ? AS src", (str(path),))
+            try:
+                with conn:  # one transaction per source: a crash leaves dest as it was before it
+                    tables = conn.execute("SELECT name, sql FROM src.sqlite_master WHERE type='table'").fetchall()
+                    for name, sql in tables:
+                        if not str(name).replace("_", "").isalnum():
+                            raise ValueError(f"{path}: unexpected table name {name!r}")
+                        conn.execute(sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+                        info = conn.execute(f"PRAGMA src.table_info({name})").fetchall()
+                        keys = [row[1] for row in info if row[5]]
+                        others = [row[1] for row in info if not row[5]]
+                        if keys and others:
+                            join = " AND ".join(f"m.{k} = s.{k}" for k in keys)
+                            differ = " OR ".join(f"m.{c} IS NOT s.{c}" for c in others)
+                            conflicts += conn.execute(f"SELECT COUNT(*) FROM src.{name} s JOIN main.{name} m "
+                                                      f"ON {join} WHERE {differ}").fetchone()[0]
+                        before = conn.execute(f"SELECT COUNT(*) FROM main.{name}").fetchone()[0]
+                        conn.execute(f"INSERT OR IGNORE INTO main.{name} SELECT * FROM src.{name}")
+                        added += conn.execute(f"SELECT COUNT(*) FROM main.{name}").fetchone()[0] - before
+            finally:
+                conn.execute("DETACH DATABASE src")
+        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        entries = sum(conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0] for name in names)
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"merge-caches: {exc}; pass SQLite reward caches") from None
+    finally:
+        conn.close()
+    return {"entries": entries, "added": added, "conflicts": conflicts}
+
+
 # -- rating against training step -----------------------------------------------------------------
 
 def _step_targets(paths: Sequence[str | os.PathLike[str]]) -> list[tuple[str, Path]]:
@@ -695,7 +787,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="checkpoint file or training run directory (required)")
     parser.add_argument("--out", default=None, help="run directory (default: runs/eval-<checkpoint run name>)")
     _add_play_options(parser)
-    sub = parser.add_subparsers(dest="eval_command", metavar="{merge,steps}")
+    sub = parser.add_subparsers(dest="eval_command", metavar="{merge,steps,merge-caches}")
     merge = sub.add_parser("merge", help="combine finished `chess eval --shard i/N` directories into one run",
                            description="Combine finished shard directories into the games.pgn, games.jsonl "
                                        "and results.json of one unsharded run.")
@@ -709,6 +801,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="training run directories (their checkpoints/ckpt-<step>.pt), checkpoint files, "
                             "or finished `chess eval` directories")
     _add_play_options(steps)
+    caches = sub.add_parser("merge-caches", help="fold per-shard Stockfish caches (.tsv best moves, .sqlite "
+                                                 "rewards) into one", description=merge_caches.__doc__)
+    caches.add_argument("--out", required=True, help="the cache file to create or extend")
+    caches.add_argument("sources", nargs="+", metavar="CACHE", help="per-shard cache files of the same kind")
 
 
 def _config_from_args(args: argparse.Namespace, *, checkpoint: str, out: str) -> EvalConfig:
@@ -730,6 +826,11 @@ def main(args: argparse.Namespace) -> int:
             print(results_table(results))
             print(f"wrote {args.out}/results.json, results.md, games.pgn, games.jsonl, rating_temperature.png "
                   f"from {len(args.shards)} shard(s)")
+            return 0
+        if command == "merge-caches":
+            counts = merge_caches(args.out, args.sources)
+            print(f"{args.out}: {counts['entries']} entries ({counts['added']} added from {len(args.sources)} "
+                  f"file(s), {counts['conflicts']} conflicting entries kept as they were)")
             return 0
         if command == "steps":
             summary = rate_steps(args.out, args.paths, _config_from_args(args, checkpoint="", out=args.out),

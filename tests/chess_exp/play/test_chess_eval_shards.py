@@ -143,3 +143,59 @@ def test_bad_out_and_checkpoint_one_line_exit_2_nothing_written(tmp_path: Path,
     assert "shard" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert _run(["merge", "--out", str(tmp_path / "m"), str(tmp_path / "r")]) == 2
     assert "config.json" in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_merge_caches_best_move_tsv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = "bestmove-sf123-nodes200.tsv"
+    a, b = tmp_path / "a" / name, tmp_path / "b" / name
+    a.parent.mkdir()
+    b.parent.mkdir()
+    a.write_text("k1\te2e4\nk2\td2d4\n")
+    b.write_text("k2\tc2c4\nk3\tg1f3\nk4\tb1")  # k2 disagrees; k4 is a torn last line
+    dest = tmp_path / "merged" / name
+    assert _run(["merge-caches", "--out", str(dest), str(a), str(b)]) == 0
+    assert dest.read_text() == "k1\te2e4\nk2\td2d4\nk3\tg1f3\n"
+    assert "3 entries (3 added from 2 file(s), 1 conflicting" in capsys.readouterr().out
+    assert ladder.merge_caches(dest, [b]) == {"entries": 3, "added": 0, "conflicts": 1}  # idempotent
+    other = tmp_path / "bestmove-sf999-nodes200.tsv"
+    other.write_text("k9\te2e4\n")
+    assert _run(["merge-caches", "--out", str(dest), str(other)]) == 2  # another engine: refused
+    assert "share a name" in capsys.readouterr().err and "k9" not in dest.read_text()
+
+
+def test_merge_caches_reward_sqlite(tmp_path: Path) -> None:
+    from chess_exp.analysis.reward import RewardCache
+
+    shards = []
+    for i, rows in enumerate(({"p1": [["e2e4", 0.5, "10"]], "p2": [["d2d4", 0.4, "5"]]},
+                              {"p2": [["d2d4", 0.4, "5"]], "p3": [["g1f3", 0.6, "20"]]})):
+        cache = RewardCache(tmp_path / f"shard{i}" / "stockfish_rewards.v2.sqlite")
+        for key, value in rows.items():
+            cache.put(key, "nodes=200", value)
+        cache.close()
+        shards.append(cache.path)
+    dest = tmp_path / "stockfish_rewards.v2.sqlite"
+    assert ladder.merge_caches(dest, shards) == {"entries": 3, "added": 3, "conflicts": 0}
+    merged = RewardCache(dest)
+    assert len(merged) == 3 and merged.get("p3", "nodes=200") == [["g1f3", 0.6, "20"]]
+    merged.close()
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database\n")
+    with pytest.raises(ValueError, match="merge-caches"):
+        ladder.merge_caches(dest, [bad])
+
+
+@pytest.mark.engine
+def test_resume_finds_games_written_before_ids_carried_the_seed(tmp_path: Path, stockfish_path: str) -> None:
+    ckpt = _checkpoint(tmp_path / "r" / "ckpt.pt")
+    out = tmp_path / "eval"
+    argv = ["--checkpoint", str(ckpt), "--out", str(out), "--temperatures", "0", "--levels", "1", "--games", "2",
+            "--limit", "nodes=50", "--engines", "1", "--max-moves", "8", "--stockfish", stockfish_path,
+            "--no-progress", "--seed", "5"]
+    assert _run(argv) == 0
+    now = (out / "games.jsonl").read_text()
+    assert '"game_id": "s5-t0-L1-0000"' in now
+    (out / "games.jsonl").write_text(now.replace('"game_id": "s5-', '"game_id": "'))  # the old ids
+    (out / "games.pgn").unlink()
+    assert _run(argv) == 0
+    assert (out / "games.jsonl").read_text() == now  # upgraded in place, nothing replayed or doubled
