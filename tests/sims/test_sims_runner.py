@@ -102,3 +102,18 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert main(["sweep", "noisy_experts", "--noises=0.5,2"]) == 2
     assert "noises" in capsys.readouterr().err
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_bad_sweep_arguments_leave_no_run_directory(tmp_path, capsys):
+    """n_seeds = 0, a negative seed or --workers are refused before config.json is written, through
+    the command line and through run_sweep."""
+    from transcendence.cli import main
+
+    for extra in (["--n_seeds=0"], ["--seed=-2"], ["--workers", "-3"]):
+        assert main(["sweep", "noisy_experts", "--out", str(tmp_path / "cli"), "--quiet", *extra]) == 2
+        assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
+    for cfg, workers in ((dataclasses.replace(TINY_NOISY, n_seeds=0), 1), (TINY_NOISY, -3)):
+        with pytest.raises(ValueError, match="n_seeds|workers"):
+            run_sweep("noisy_experts", cfg, out_dir=tmp_path / "api", workers=workers, progress=False)
+    assert not (tmp_path / "api").exists()

@@ -59,3 +59,25 @@ def test_run_statement_counts():
     row = runner.run_statement(theory.get("skill"), 5, seed=0)
     assert row.ok and row.instances == row.held == 5 and row.smallest_margin > 0
     assert row.counterexamples == row.counterexamples_total == 2
+
+
+def test_theory_command_checks_its_arguments_before_the_run(tmp_path, capsys, monkeypatch):
+    """A bad --seed or an unwritable --json is refused before any statement is checked."""
+    calls = []
+    monkeypatch.setattr(runner, "run_statement", lambda *a, **k: calls.append(a))
+    assert main(["theory", "--seed", "-5"]) == 2
+    assert capsys.readouterr().err.startswith("transcendence theory: error: --seed: must be >= 0")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["theory", "--json", str(blocker / "rows.json")]) == 2
+    assert "--json" in capsys.readouterr().err
+    assert main(["theory", "--json", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_run_statement_refuses_a_negative_seed():
+    with pytest.raises(ValueError, match="^seed: "):
+        runner.run_statement(theory.get("skill"), 2, seed=-1)
+    with pytest.raises(ValueError, match="^n: "):
+        runner.run_statement(theory.get("skill"), 0)
