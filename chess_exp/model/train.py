@@ -377,7 +377,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     a model must beat), ``val_move_acc`` (top-1 next-token accuracy over move targets, start/end
     tokens excluded; with the move tokenizer this is next-move accuracy) over ``max_games`` games
     (0 = all), and ``val_legal_move_acc`` (argmax over legal moves, see :func:`legal_move_accuracy`)
-    over the first ``legal_games``. Runs on ``device``; memory stays bounded (the train split's
+    over the first ``legal_games`` (0 = skip). Runs on ``device``; memory stays bounded (the train split's
     token counts are read from the memory map in chunks). Written to ``run_dir/heldout.json``.
     """
     from chess_exp.data.tokenizers import get_tokenizer
@@ -413,7 +413,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
         uni += float(unigram[y[keep]].sum())
         count += int(keep.sum())
     tokenizer = get_tokenizer(meta["tokenizer"])
-    legal_acc, legal_n = legal_move_accuracy(model, tokenizer, split_games_sans(val, tokenizer, legal_games))
+    legal_acc, legal_n = (legal_move_accuracy(model, tokenizer, split_games_sans(val, tokenizer, legal_games))
+                          if legal_games else (float("nan"), 0))  # 0 = skip
     result = {"step": meta["step"], "tokenizer": meta["tokenizer"], "val_games": len(games),
               "val_loss": nll / count, "unigram_loss": uni / count, "val_move_acc": acc,
               "val_move_acc_n": n, "val_legal_move_acc": legal_acc, "val_legal_move_acc_n": legal_n,

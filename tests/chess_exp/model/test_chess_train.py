@@ -126,7 +126,7 @@ def test_empty_validation_split_is_a_clear_error(data_dir, tmp_path):
     empty = tmp_path / "data"
     shutil.copytree(data_dir, empty)
     (empty / "val.bin").write_bytes(b"")
-    with pytest.raises(ValueError, match="val split is empty"):
+    with pytest.raises(ValueError, match=r"--data .*val"):  # names the option and the split
         train(tiny(empty, tmp_path / "run"))
 
 
@@ -154,7 +154,7 @@ def _cmd(data_dir: Path, out: Path, *extra: str) -> list[str]:
             "--ckpt_interval=5", "--eval_interval=20", "--log_interval=1", *extra]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_resume_after_sigkill_reproduces_the_uninterrupted_losses(data_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     full = tmp_path / "full"
@@ -239,3 +239,175 @@ def test_cuda_bf16_training_matches_float32_loss(data_dir, tmp_path):
     a = [r["loss"] for r in records(bf16, "train")]
     b = [r["loss"] for r in records(fp32, "train")]
     np.testing.assert_allclose(a, b, rtol=0.05)
+
+
+# ----------------------------------------------------------------------------- global batch
+
+@pytest.mark.parametrize("world", [1, 2, 4, 8])
+def test_paper_50m_makes_the_papers_step_on_any_number_of_processes(world):
+    from chess_exp.model.train import plan_batch
+    cfg = PRESETS["paper_50m"]
+    plans = [plan_batch(cfg.batch_size, cfg.micro_batch_size, world, r) for r in range(world)]
+    rows = [i for p in plans for s in p.slices() for i in range(s.start, s.stop)]
+    assert rows == list(range(125))  # every sequence of the global batch once, in order
+    assert sum(sum(p.micro) for p in plans) * cfg.model.block_size == 127_875  # the paper's ~128K tokens
+    # the micro-batch weights make the gradient the global mean: DDP averages over the world
+    # (each micro-batch loss is a mean over its n sequences): every sequence weighs 1/125
+    assert all(w / world / n == pytest.approx(1 / 125) for p in plans for w, n in zip(p.weights(), p.micro))
+    assert sum(w for p in plans for w in p.weights()) / world == pytest.approx(1.0)
+
+
+def test_micro_batch_size_bounds_each_forward_pass():
+    from chess_exp.model.train import plan_batch
+    plan = plan_batch(125, 16, 2, 1)
+    assert plan.start == 63 and plan.micro == (16, 16, 15, 15) and max(plan.micro) <= 16
+    assert plan_batch(8, 0, 1, 0).micro == (8,)
+    with pytest.raises(ValueError, match="--batch_size=2 is the global batch"):
+        plan_batch(2, 0, 4, 0)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def _main(argv: list[str]) -> int:
+    from chess_exp.model.train import main
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args, extra = parser.parse_known_args(argv)
+    args.overrides = extra
+    return main(args)
+
+
+@pytest.mark.parametrize("flag, names", [
+    ("--batch_size=0", "--batch_size must be an integer >= 1"),
+    ("--eval_interval=0", "--eval_interval must be an integer >= 1"),
+    ("--log_interval=-1", "--log_interval"),
+    ("--learning_rate=nan", "--learning_rate"),
+    ("--beta2=1.0", "--beta2"),
+    ("--micro_batch_size=-3", "--micro_batch_size"),
+    ("--device=gpu0", "--device='gpu0' is not a torch device"),
+    ("--dist_timeout_s=0", "--dist_timeout_s"),
+])
+def test_bad_config_values_are_one_line_errors_and_write_nothing(data_dir, tmp_path, capsys, flag, names):
+    out = tmp_path / "run"
+    assert _main(["--preset", "tiny", "--data", str(data_dir), "--out", str(out), flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and names in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a build without CUDA")
+def test_cuda_device_on_a_cpu_build_is_a_clear_error(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _main(["--preset", "tiny", "--data", str(data_dir), "--out", str(out), "--device=cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "--device=cuda: no CUDA device" in err and "Traceback" not in err and not out.exists()
+    assert _main(["--preset", "tiny", "--data", str(data_dir), "--out", str(out), "--device=cuda",
+                  "--eval-only"]) == 2
+
+
+def test_truncated_checkpoint_is_a_clear_error_and_is_left_alone(data_dir, tmp_path, capsys):
+    run = train(tiny(data_dir, tmp_path / "run", max_iters=4, eval_interval=2, eval_acc_games=0))
+    ckpt = run / "checkpoints" / "ckpt.pt"
+    cut = ckpt.read_bytes()[:5000]
+    ckpt.write_bytes(cut)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert _main(["--preset", "tiny", "--data", str(data_dir), "--out", str(run), "--max_iters=8"]) == 2
+    assert "truncated" in capsys.readouterr().err
+    assert ckpt.read_bytes() == cut and before == {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+
+
+def test_a_diverging_run_stops_without_writing_a_nan_checkpoint(data_dir, tmp_path):
+    with pytest.raises(ValueError, match="training diverged"):
+        train(tiny(data_dir, tmp_path / "run", max_iters=20, eval_interval=10, learning_rate=1e30,
+                   warmup_iters=0, grad_clip=0.0, eval_acc_games=0))
+    ckpt = tmp_path / "run" / "checkpoints" / "ckpt.pt"
+    if ckpt.exists():  # any checkpoint left is from before the divergence
+        model, _ = load_model(ckpt)
+        assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("tensorboard") is not None,
+                    reason="tensorboard is installed")
+def test_missing_optional_sink_is_a_clear_error(data_dir, tmp_path):
+    with pytest.raises(ValueError, match="pip install tensorboard"):
+        train(tiny(data_dir, tmp_path / "run", max_iters=2, log_sink="tensorboard"))
+
+
+# ----------------------------------------------------------------------------- checkpoints, metrics
+
+def test_step_numbered_checkpoints_mfu_and_eval_only(data_dir, tmp_path, capsys):
+    from chess_exp.model.checkpoints import read_checkpoint_step, step_checkpoints
+    run = train(tiny(data_dir, tmp_path / "run", max_iters=12, eval_interval=5, keep_every=4,
+                     log_interval=3, eval_acc_games=0, peak_tflops=0.001))
+    assert {s: read_checkpoint_step(p) for s, p in step_checkpoints(run).items()} == {4: 4, 8: 8, 12: 12}
+    assert json.loads((run / "status.json").read_text()) == {"status": "finished", "step": 12, "max_iters": 12}
+    logged = records(run, "train")
+    assert [r["step"] for r in logged] == [3, 6, 9, 12]
+    for r in logged:  # tokens/s and MFU against the given 1 TFLOP/s peak: MFU = FLOPs/s / peak
+        assert r["tok_per_s"] > 0 and 0 < r["mfu"]
+        from chess_exp.model.gpt import GPT
+        fpt = GPT(PRESETS["tiny"].model.__class__(**{**PRESETS["tiny"].model.__dict__, "vocab_size": VOCAB})
+                  ).flops_per_token()
+        assert r["mfu"] == pytest.approx(r["tok_per_s"] * fpt / 1e9, rel=1e-6)
+    assert "MFU" in capsys.readouterr().err
+    assert _main(["--preset", "tiny", "--data", str(data_dir), "--out", str(run), "--eval-only",
+                  "--device=cpu", "--legal-games=0", "--eval-games=20"]) == 0
+    held = json.loads((run / "heldout.json").read_text())
+    assert held["step"] == 12 and held["device"] == "cpu" and held["val_loss"] < held["unigram_loss"]
+
+
+def test_token_counts_read_the_memory_map_in_chunks(data_dir):
+    from chess_exp.model.train import _token_counts
+    tokens = load_split(data_dir, "train").tokens
+    expected = np.bincount(np.asarray(tokens), minlength=VOCAB)
+    np.testing.assert_array_equal(_token_counts(tokens, VOCAB, chunk=97), expected)
+    with pytest.raises(ValueError, match="vocab_size"):
+        _token_counts(tokens, VOCAB - 3)
+
+
+def test_preemption_signal_in_process_stops_at_a_step_with_a_checkpoint(data_dir, tmp_path):
+    """Cheap version of the subprocess test below: SIGUSR1 from a timer thread during training."""
+    import threading
+    metrics, done = tmp_path / "run" / "metrics.jsonl", threading.Event()
+
+    def preempt() -> None:  # once two steps are logged
+        while not done.wait(0.01):
+            if metrics.exists() and metrics.read_text().count('"train"') >= 2:
+                os.kill(os.getpid(), signal.SIGUSR1)
+                return
+
+    thread = threading.Thread(target=preempt, daemon=True)
+    thread.start()
+    try:
+        run = train(tiny(data_dir, tmp_path / "run", max_iters=100_000, eval_interval=100_000,
+                         eval_acc_games=0, log_interval=1))
+    finally:
+        done.set()
+        thread.join()
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "preempted" and 0 < status["step"] < 100_000
+    _, meta = load_model(run)
+    assert meta["step"] == status["step"] == records(run, "train")[-1]["step"]
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # the handler is removed again
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_preemption_signal_writes_a_checkpoint_and_exits_cleanly(data_dir, tmp_path, sig):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cmd(data_dir, run, "--max_iters=100000", "--ckpt_interval=1000",
+                                 "--eval_interval=1000", "--eval_acc_games=0"),
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = run / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count('"train"') >= 3):
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "checkpoint written, rerun the same command to resume" in err and "Traceback" not in err
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "preempted"
+    _, meta = load_model(run)
+    assert meta["step"] == status["step"] == max(r["step"] for r in records(run, "train"))
