@@ -1,4 +1,4 @@
-"""A GPT language model in one file: the paper's "ChessFormer" (nanoGPT, PAPER.md §3.3).
+"""A GPT language model in one file: the paper's "ChessFormer" (nanoGPT; docs/paper-notes.md).
 
 Decoder-only transformer with pre-LayerNorm blocks, no biases, GELU, learned absolute positions,
 causal ``F.scaled_dot_product_attention``, and the token embedding tied to the output head.

@@ -53,8 +53,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from chess_exp.model.checkpoints import (checkpoint_path, keep_step_copy, load_model, load_training_state,
-                                         save_checkpoint)
+from chess_exp.model.checkpoints import (
+    checkpoint_path,
+    keep_step_copy,
+    load_model,
+    load_training_state,
+    save_checkpoint,
+)
 from chess_exp.model.gpt import GPT, GPTConfig
 from transcendence.config import apply_overrides, config_to_dict, write_run_metadata
 from transcendence.io import atomic_write_json
@@ -259,6 +264,7 @@ def next_move_accuracy(model: GPT, split: Split, *, max_games: int = 0, batch_si
 def split_games_sans(split: Split, tokenizer: Any, max_games: int = 0) -> list[list[str]]:
     """The SAN moves of the first ``max_games`` games of a prepared split (0 = all)."""
     import re
+
     import chess
 
     ends = np.append(split.offsets[1:], len(split.tokens))
@@ -297,6 +303,7 @@ def legal_move_accuracy(model: GPT, tokenizer: Any, games: list[list[str]], *,
 def _legal_move_accuracy(model: GPT, tokenizer: Any, games: list[list[str]],
                          positions_per_call: int) -> tuple[float, int]:
     import chess
+
     from chess_exp.model.gpt import score_continuations
 
     correct = total = 0

@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chess_exp.model.gpt import GPT, GPTConfig, score_continuations, load_model
+from chess_exp.model.gpt import GPT, GPTConfig, load_model, score_continuations
 
 VOCAB = 23
 SMALL = GPTConfig(vocab_size=VOCAB, block_size=48, n_layer=2, n_head=2, n_embd=16)
@@ -250,6 +250,7 @@ def test_peer_checkpoint_with_a_move_sized_vocabulary_needs_the_tokenizer_flag(t
 
 def test_files_that_are_not_checkpoints_give_one_line_errors(tmp_path, char_model):
     import argparse
+
     from chess_exp.model.checkpoints import load_checkpoint, save_checkpoint
     pgn = tmp_path / "games.pgn"
     pgn.write_text('[Event "x"]\n\n1. e4 e5 *\n')
@@ -290,8 +291,13 @@ def test_weights_only_export_round_trip(tmp_path, char_model, name):
 
 
 def test_step_numbered_checkpoint_names(tmp_path, char_model):
-    from chess_exp.model.checkpoints import (checkpoint_path, keep_step_copy, read_checkpoint_step,
-                                             save_checkpoint, step_checkpoints)
+    from chess_exp.model.checkpoints import (
+        checkpoint_path,
+        keep_step_copy,
+        read_checkpoint_step,
+        save_checkpoint,
+        step_checkpoints,
+    )
     latest = checkpoint_path(tmp_path)
     for step in (1000, 2000):
         save_checkpoint(latest, char_model, None, step, None, "char")

@@ -18,8 +18,17 @@ import pytest
 import torch
 
 from chess_exp.model.gpt import load_model
-from chess_exp.model.train import (PRESETS, TrainConfig, get_batch, learning_rate, load_split, resolve_config,
-                             step_rows, train, add_arguments)
+from chess_exp.model.train import (
+    PRESETS,
+    TrainConfig,
+    add_arguments,
+    get_batch,
+    learning_rate,
+    load_split,
+    resolve_config,
+    step_rows,
+    train,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 VOCAB = 24
@@ -216,7 +225,6 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(data_dir
 def test_micro_batches_sum_to_the_global_batch_gradient(data_dir):
     """In-process stand-in for the DDP test (cheap, in `make test`): accumulating 3 uneven micro-batches
     (16 = 6 + 5 + 5) gives the same loss and the same weights after 3 steps as one batch of 16."""
-    import dataclasses
     from chess_exp.model.train import build_run, train_step
     results = []
     for micro in (0, 6):

@@ -25,8 +25,8 @@ def one_thread():
 
 @pytest.mark.parametrize("tokenizer", ["move", "char"])
 def test_tiny_on_real_games_beats_unigram_and_random_legal_moves(shared_data_dir, tmp_path, tokenizer):
-    from chess_exp.data.readers import Filters
     from chess_exp.data.prepare import prepare
+    from chess_exp.data.readers import Filters
 
     data = tmp_path / "data"
     source = shared_data_dir / "lichess_rapid_2014-2022_ahmed-ghaf-404.transcripts.csv.xz"
@@ -54,6 +54,7 @@ def test_tiny_on_real_games_beats_unigram_and_random_legal_moves(shared_data_dir
         assert result["val_loss"] < result["unigram_loss"]
         assert result["val_legal_move_acc_n"] > 200
         import chess
+
         from chess_exp.data.tokenizers import get_tokenizer
         from chess_exp.model.train import split_games_sans
         games = split_games_sans(load_split(data, "val"), get_tokenizer("move"), 10)
