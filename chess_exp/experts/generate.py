@@ -4,7 +4,10 @@ Game ``g`` of a run is a pure function of ``(seed, g)``: its two experts are dra
 the panel's weights (White first, then Black) and its moves are sampled from their exact
 distributions with ``numpy.random.default_rng([seed, g])``. So an interrupted run resumes by playing
 only the missing indices, and the resumed file holds the same games as an uninterrupted one (in
-completion order; the ``Round`` tag is the index).
+completion order; the ``Round`` tag is the index). The games are played by the project's one game
+loop (:func:`chess_exp.play.games.run_games`) under :data:`~chess_exp.play.games.EXPERT_RULES`
+(draws claimed as soon as possible, a draw once the fullmove number passes ``max_moves``) and
+written by its one PGN writer in the lichess style.
 
 Each game is appended to the PGN with one write and flushed. On resume the file is read back first
 (:func:`inspect_pgn`) and nothing is changed unless it is safe:
@@ -20,7 +23,9 @@ Each game is appended to the PGN with one write and flushed. On resume the file 
 PGN tags: ``White``/``Black`` and ``WhiteExpert``/``BlackExpert`` (the expert names), ``Panel``,
 ``EngineLimit``, ``Seed``, ``Round`` (game index), ``PlyCount``, ``Result``, ``Termination``
 (lichess's "Normal" for a game that ended on the board, "Adjudication" at the move limit) and
-``Ending`` (checkmate, stalemate, threefold_repetition, ..., or "max moves").
+``Ending`` (checkmate, stalemate, threefold_repetition, ...; the termination ``move_limit`` is
+spelled "max moves" there, as the files have always had it, so that existing training files keep
+their bytes and ``chess prepare`` their game ids).
 """
 
 from __future__ import annotations
@@ -29,10 +34,10 @@ import io
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import chess
 import chess.pgn
@@ -42,58 +47,51 @@ from chess_exp.experts.oracle import Oracle
 from chess_exp.experts.panel import Panel, build_experts
 from chess_exp.experts.policies import MovePolicy
 from chess_exp.play.engines import check_stockfish
+from chess_exp.play.games import EXPERT_RULES, MAX_MOVES, Game, GameRecord, GameRules, GameSpec, record_to_pgn, run_games
+from chess_exp.play.players import MoveChoice, MoveRequest
 
-__all__ = ["GameRecord", "play_game", "generate_games", "scan_pgn", "inspect_pgn", "check_resume", "PgnScan",
-           "ForeignPGN", "game_pgn", "MAX_MOVES"]
-
-MAX_MOVES = 89  # full moves before a game is stopped and scored a draw (the paper's evaluation rule)
+__all__ = ["GameRecord", "PolicyPlayer", "play_game", "generate_games", "scan_pgn", "inspect_pgn", "check_resume",
+           "PgnScan", "ForeignPGN", "game_pgn", "MAX_MOVES"]
 
 _RESULTS = ("1-0", "0-1", "1/2-1/2")
 
 
-@dataclass(frozen=True)
-class GameRecord:
-    """One finished game."""
+class PolicyPlayer:
+    """A :data:`~chess_exp.play.players.MovePolicy` as a player of the game loop: each move is drawn
+    from the policy's exact distribution with the game's generator (``rng.choice``)."""
 
-    moves: tuple[chess.Move, ...]
-    result: str  # "1-0", "0-1" or "1/2-1/2"
-    termination: str  # "checkmate", "stalemate", ..., or "max moves"
+    def __init__(self, policy: MovePolicy, name: str | None = None) -> None:
+        self.policy = policy
+        self.name = name or getattr(policy, "name", "policy")
+
+    def choose(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
+        out = []
+        for request in requests:
+            moves, probs = self.policy(request.board)
+            out.append(MoveChoice(move=moves[int(request.rng.choice(len(moves), p=probs))]))
+        return out
 
 
 def play_game(white: MovePolicy, black: MovePolicy, *, rng: np.random.Generator,
-              max_moves: int = MAX_MOVES, board: chess.Board | None = None) -> GameRecord:
-    """Play one game between two move policies, sampling each move from the policy's distribution.
+              max_moves: int = MAX_MOVES, board: chess.Board | None = None, rules: GameRules | None = None,
+              game_id: str = "", seed: tuple[int, ...] = (), headers: dict[str, str] | None = None) -> GameRecord:
+    """Play one game between two move policies through the game loop, sampling each move from the
+    policy's distribution with ``rng``.
 
-    Draws are claimed as soon as they can be (threefold repetition, fifty moves); a game that reaches
-    ``max_moves`` full moves is a draw with termination "max moves".
+    Rules: :data:`~chess_exp.play.games.EXPERT_RULES` with ``max_moves`` (draws are claimed as soon
+    as they can be; a game whose fullmove number passes ``max_moves`` is a draw, "move_limit").
     """
-    board = chess.Board() if board is None else board
-    while True:
-        outcome = board.outcome(claim_draw=True)
-        if outcome is not None:
-            return GameRecord(tuple(board.move_stack), outcome.result(), outcome.termination.name.lower())
-        if board.fullmove_number > max_moves:
-            return GameRecord(tuple(board.move_stack), "1/2-1/2", "max moves")
-        policy = white if board.turn == chess.WHITE else black
-        moves, probs = policy(board)
-        board.push(moves[int(rng.choice(len(moves), p=probs))])
+    rules = replace(EXPERT_RULES, max_moves=max_moves) if rules is None else rules
+    spec = GameSpec(game_id=game_id, white="white", black="black", seed=seed, headers=dict(headers or {}))
+    players = {"white": PolicyPlayer(white), "black": PolicyPlayer(black)}
+    (record,) = run_games([Game(spec, rng=rng, board=board)], players, rules=rules, in_flight=1)
+    return record
 
 
-def game_pgn(record: GameRecord, headers: dict[str, str]) -> str:
-    """The game as PGN text ending with a blank line."""
-    game = chess.pgn.Game()
-    for key, value in headers.items():
-        game.headers[key] = value
-    game.headers["Result"] = record.result
-    game.headers["PlyCount"] = str(len(record.moves))
-    # lichess's convention: "Normal" when the game ended on the board (what `chess prepare
-    # --finished-only` keeps), "Adjudication" for the move limit; the precise reason in "Ending"
-    game.headers["Termination"] = "Adjudication" if record.termination == "max moves" else "Normal"
-    game.headers["Ending"] = record.termination
-    node = game
-    for move in record.moves:
-        node = node.add_variation(move)
-    return str(game) + "\n\n"
+def game_pgn(record: GameRecord) -> str:
+    """The game as the experts' files hold it: :func:`~chess_exp.play.games.record_to_pgn` in the
+    lichess style (``PlyCount``, ``Termination`` "Normal"/"Adjudication", ``Ending``)."""
+    return record_to_pgn(record, style="lichess")
 
 
 _GAME_START = re.compile(r"(?m)^\[Event ")
@@ -217,7 +215,6 @@ def _play_index(args: tuple[int, int, int]) -> tuple[int, str]:
     rng = np.random.default_rng([seed, index])
     w = panel.probabilities
     i_white, i_black = (int(rng.choice(len(w), p=w)) for _ in range(2))
-    record = play_game(experts[i_white], experts[i_black], rng=rng, max_moves=max_moves)
     headers = {
         "Event": f"{EVENT_PREFIX}{panel.name})",
         "Site": SITE,
@@ -230,7 +227,9 @@ def _play_index(args: tuple[int, int, int]) -> tuple[int, str]:
         "EngineLimit": panel.engine.tag,
         "Seed": str(seed),
     }
-    return index, game_pgn(record, headers)
+    record = play_game(experts[i_white], experts[i_black], rng=rng, max_moves=max_moves, game_id=str(index),
+                       seed=(seed, index), headers=headers)
+    return index, game_pgn(record)
 
 
 def _run_sequential(panel: Panel, todo: list[int], seed: int, max_moves: int, cache_dir: str | None,

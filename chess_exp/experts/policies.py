@@ -30,11 +30,10 @@ import chess
 import numpy as np
 
 from chess_exp.experts.oracle import Oracle
+from chess_exp.play.players import MovePolicy  # the one definition, in the lower stage
 
 __all__ = ["ExpertSpec", "Expert", "MovePolicy", "legal_moves", "CLASSIFIERS", "classify",
            "noisy_distribution"]
-
-MovePolicy = Callable[[chess.Board], tuple[list[chess.Move], np.ndarray]]
 
 # Non-pawn material (N=B=3, R=5, Q=9, both sides) at or below which a position is an endgame;
 # the start position has 62.

@@ -5,10 +5,23 @@ objects. All games that wait for the same player are handed to it in one ``choos
 scores them in one batch; a Stockfish pool searches them in parallel), and different players' calls
 run at the same time, so the model and the engines keep both cores busy.
 
-Rules (the paper's, PAPER.md §3.5): a game ends by checkmate, stalemate, insufficient material,
-fivefold repetition or the 75-move rule (threefold and 50 moves too with ``claim_draw``); after ``max_moves`` full moves (89) it is a
-draw, or, with ``adjudicate="engine"``, decided by a Stockfish evaluation. A player that resigns
-(a model that emitted a result string) or forfeits (5 illegal attempts) loses.
+This is the one game loop of the project: evaluation games (a model or an exact policy against the
+Stockfish ladder) and the synthetic experts' training games (``chess_exp.experts.generate``) are both
+played by :func:`run_games`, recorded as one :class:`GameRecord` and written by one PGN writer
+(:func:`record_to_pgn`), under an explicit :class:`GameRules`:
+
+- a game ends by checkmate, stalemate, insufficient material, fivefold repetition or the 75-move
+  rule; with ``claim_draw`` also as soon as a threefold repetition or the fifty-move rule can be
+  claimed;
+- once the fullmove number exceeds ``max_moves`` (89: after 178 plies from the initial position)
+  the game stops: a draw, or with ``adjudicate="engine"`` a Stockfish verdict;
+- a player that resigns (a model that emitted a result string) or forfeits (5 illegal attempts) loses.
+
+Two rule sets are named: :data:`EVALUATION_RULES` (no draw claims: the evaluation loop of the paper
+stops on ``board.is_game_over()``, which claims nothing) and :data:`EXPERT_RULES` (draws claimed: the
+experts' games are training data that should end like human games, where a repetition or fifty
+moves is claimed rather than played on to the fivefold/75-move limit). Termination names are those
+of :data:`TERMINATIONS`.
 
 Files (``out_dir``): ``games.jsonl`` gets one line per finished game (result, termination, SAN
 moves, illegal-attempt counts, engine restarts, seed, headers, tags) and ``games.pgn`` the same game
@@ -27,7 +40,7 @@ import concurrent.futures
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 
@@ -36,23 +49,68 @@ import chess.pgn
 import numpy as np
 
 from chess_exp.play.players import MoveChoice, MoveRequest, Player
+from transcendence.io import atomic_write_text
 
-__all__ = ["GameSpec", "GameRecord", "MatchConfig", "play_games", "ladder_specs", "load_records",
-           "record_to_pgn", "engine_adjudicator", "game_seed", "score_for"]
+__all__ = ["GameSpec", "GameRecord", "GameRules", "EVALUATION_RULES", "EXPERT_RULES", "MAX_MOVES", "TERMINATIONS",
+           "MatchConfig", "Game", "run_games", "play_games", "ladder_specs", "load_records", "record_to_pgn",
+           "engine_adjudicator", "game_seed", "score_for"]
 
 log = logging.getLogger(__name__)
 
 
+MAX_MOVES = 89  # full moves before a game stops (the paper's MAX_MOVES)
+
+#: Every way a game can end: python-chess's outcomes (lower-case ``Termination`` names), the move
+#: limit, an engine's verdict at the move limit, a resignation and a forfeit.
+TERMINATIONS = tuple(t.name.lower() for t in chess.Termination) + ("move_limit", "adjudication", "resign",
+                                                                     "forfeit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GameRules:
+    """How a game ends (see the module docstring)."""
+
+    max_moves: int = MAX_MOVES  # the game stops once the fullmove number exceeds this
+    claim_draw: bool = False  # True: a claimable draw (threefold, fifty moves) ends the game at once
+    adjudicate: Literal["draw", "engine"] = "draw"  # at the move limit: a draw, or a Stockfish verdict
+    adjudicate_cp: int = 300  # |evaluation| (centipawns, mover-independent) needed to award a win
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.max_moves, int) and self.max_moves >= 1):
+            raise ValueError(f"max_moves={self.max_moves!r}: must be an integer >= 1")
+        if self.adjudicate not in ("draw", "engine"):
+            raise ValueError(f"adjudicate={self.adjudicate!r}: must be 'draw' or 'engine'")
+
+
+#: Evaluation games: only automatic draws (the paper's loop stops on ``board.is_game_over()``).
+EVALUATION_RULES = GameRules()
+#: The synthetic experts' training games: claimable draws end the game.
+EXPERT_RULES = GameRules(claim_draw=True)
+
+_RULE_FIELDS = ("max_moves", "claim_draw", "adjudicate", "adjudicate_cp")
+
+
 @dataclass(frozen=True, kw_only=True)
 class MatchConfig:
-    """How games are played and scheduled."""
+    """How games are played (``rules``) and scheduled (``in_flight``).
 
-    max_moves: int = 89  # full moves before the game stops (the paper's MAX_MOVES)
-    adjudicate: Literal["draw", "engine"] = "draw"  # games at the move limit: draws, or a Stockfish verdict
-    adjudicate_cp: int = 300  # |evaluation| (centipawns, mover-independent) needed to award a win
+    ``max_moves``, ``adjudicate``, ``adjudicate_cp`` and ``claim_draw`` are shorthands: given, they
+    replace that field of ``rules``; afterwards they read the rules' values.
+    """
+
+    rules: GameRules = EVALUATION_RULES  # how a game ends
     in_flight: int = 64  # games played at the same time
-    claim_draw: bool = False  # True: claimable draws (threefold, 50 moves) end the game; False: only
-    # the automatic ones (fivefold, 75 moves), as python-chess's board.is_game_over() in the paper's loop
+    max_moves: int | None = None  # shorthand for rules.max_moves
+    adjudicate: Literal["draw", "engine"] | None = None  # shorthand for rules.adjudicate
+    adjudicate_cp: int | None = None  # shorthand for rules.adjudicate_cp
+    claim_draw: bool | None = None  # shorthand for rules.claim_draw
+
+    def __post_init__(self) -> None:
+        given = {name: getattr(self, name) for name in _RULE_FIELDS if getattr(self, name) is not None}
+        rules = replace(self.rules, **given) if given else self.rules
+        object.__setattr__(self, "rules", rules)
+        for name in _RULE_FIELDS:
+            object.__setattr__(self, name, getattr(rules, name))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,12 +138,27 @@ class GameRecord:
     illegal_attempts: dict[str, int]  # {"white": n, "black": n}: rejected samples over the game
     engine_restarts: int  # engine crashes/hangs survived during the game
     seed: Any
-    headers: dict[str, str]
-    tags: dict[str, Any]
+    headers: dict[str, str]  # PGN headers beyond the players and the result (written in this order)
+    tags: dict[str, Any]  # the caller's labels (opponent, colour, temperature, ...); JSONL only
+    fen: str | None = None  # start position when not the initial one
 
     @property
     def plies(self) -> int:
         return len(self.sans)
+
+    def start_board(self) -> chess.Board:
+        return chess.Board() if self.fen is None else chess.Board(self.fen)
+
+    @property
+    def moves(self) -> tuple[chess.Move, ...]:
+        """The moves, replayed from :meth:`start_board`."""
+        board = self.start_board()
+        out = []
+        for san in self.sans:
+            move = board.parse_san(san)
+            out.append(move)
+            board.push(move)
+        return tuple(out)
 
 
 def game_seed(*parts: int) -> tuple[int, ...]:
@@ -123,9 +196,33 @@ def ladder_specs(player: str, opponents: Sequence[str], n_games: int, *, seed: i
 
 # -- files ----------------------------------------------------------------------------------------
 
-def record_to_pgn(record: GameRecord) -> str:
-    """The game as PGN text (headers first, then the moves and the result)."""
+_ROSTER = ("Event", "Site", "Date", "Round", "White", "Black", "Result")
+#: Lichess's ``Termination`` for each way a game ends (what ``chess prepare --finished-only`` reads)
+_LICHESS_TERMINATION = {"move_limit": "Adjudication", "adjudication": "Adjudication", "forfeit": "Rules infraction"}
+#: The ``Ending`` tag's spelling of the move limit in the experts' files, kept as it was written so
+#: that existing training files keep their bytes (``chess prepare`` derives game ids from them)
+_PGN_ENDING = {"move_limit": "max moves"}
+
+
+def record_to_pgn(record: GameRecord, *, style: Literal["evaluation", "lichess"] = "evaluation") -> str:
+    """The game as PGN text (headers first, then the moves and the result), ending with a blank line.
+
+    Headers: the seven-tag roster (``Event``/``Site``/``Date``/``Round`` from ``record.headers``
+    or defaults), then the other ``record.headers``, then by ``style``:
+
+    - ``"evaluation"``: the headers sorted (the same text whether written live or rebuilt from the
+      JSONL on resume), then ``GameId``, ``Seed`` (JSON) and ``Termination`` (a name of
+      :data:`TERMINATIONS`);
+    - ``"lichess"`` (the experts' training files, read by ``chess prepare``): the headers in their
+      order, then ``PlyCount``,
+      ``Termination`` in lichess's words ("Normal" for a game ended on the board or by resignation,
+      "Adjudication" at the move limit) and ``Ending`` (the precise termination).
+    """
+    if style not in ("evaluation", "lichess"):
+        raise ValueError(f"style={style!r}: must be 'evaluation' or 'lichess'")
     game = chess.pgn.Game()
+    if record.fen is not None:
+        game.setup(chess.Board(record.fen))
     game.headers["Event"] = record.headers.get("Event", "transcendence evaluation")
     game.headers["Site"] = record.headers.get("Site", "local")
     game.headers["Date"] = record.headers.get("Date", "????.??.??")
@@ -133,19 +230,24 @@ def record_to_pgn(record: GameRecord) -> str:
     game.headers["White"] = record.white
     game.headers["Black"] = record.black
     game.headers["Result"] = record.result
-    for key in sorted(record.headers):  # sorted: the same text whether written live or rebuilt on resume
-        if key not in ("Event", "Site", "Date", "Round", "White", "Black", "Result"):
+    extra = sorted(record.headers) if style == "evaluation" else list(record.headers)
+    for key in extra:
+        if key not in _ROSTER:
             game.headers[key] = str(record.headers[key])
-    game.headers["GameId"] = record.game_id
-    game.headers["Seed"] = json.dumps(record.seed)
-    game.headers["Termination"] = record.termination
+    if style == "evaluation":
+        game.headers["GameId"] = record.game_id
+        game.headers["Seed"] = json.dumps(record.seed)
+        game.headers["Termination"] = record.termination
+    else:
+        game.headers["PlyCount"] = str(record.plies)
+        game.headers["Termination"] = _LICHESS_TERMINATION.get(record.termination, "Normal")
+        game.headers["Ending"] = _PGN_ENDING.get(record.termination, record.termination)
     node: chess.pgn.GameNode = game
-    board = chess.Board()
-    for san in record.sans:
-        move = board.parse_san(san)
+    for move in record.moves:
         node = node.add_variation(move)
-        board.push(move)
-    exporter = chess.pgn.StringExporter(headers=True, variations=False, comments=False)
+    # evaluation files wrap the moves at 80 columns; the experts' files keep one line per game
+    exporter = chess.pgn.StringExporter(headers=True, variations=False, comments=False,
+                                        columns=80 if style == "evaluation" else None)
     return game.accept(exporter) + "\n\n"
 
 
@@ -201,16 +303,14 @@ class _GameFiles:
 
 
 def _json_line(record: GameRecord) -> str:
-    return json.dumps(asdict(record), sort_keys=True) + "\n"
+    data = asdict(record)
+    if data["fen"] is None:  # the initial position: the line reads as it always did
+        del data["fen"]
+    return json.dumps(data, sort_keys=True) + "\n"
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 # -- adjudication ---------------------------------------------------------------------------------
@@ -234,16 +334,28 @@ def engine_adjudicator(evaluate: Callable[[chess.Board], Any], *, threshold_cp: 
 
 # -- the loop -------------------------------------------------------------------------------------
 
-class _LiveGame:
-    def __init__(self, spec: GameSpec) -> None:
+class Game:
+    """One game in progress: its board, its generator and its bookkeeping.
+
+    Built from a :class:`GameSpec` (:meth:`from_spec`: the initial position and a generator seeded by
+    ``spec.seed``) or directly with a board and a generator already in use (the experts' games draw
+    their players from it first).
+    """
+
+    def __init__(self, spec: GameSpec, *, rng: np.random.Generator, board: chess.Board | None = None) -> None:
         self.spec = spec
-        self.board = chess.Board()
+        self.board = chess.Board() if board is None else board
+        self.fen = None if board is None or board == chess.Board() else board.fen()
         self.sans: list[str] = []
-        self.rng = np.random.default_rng(np.random.SeedSequence(spec.seed))
+        self.rng = rng
         self.illegal = {"white": 0, "black": 0}
         self.restarts = 0
         self.result: str | None = None
         self.termination: str | None = None
+
+    @classmethod
+    def from_spec(cls, spec: GameSpec) -> "Game":
+        return cls(spec, rng=np.random.default_rng(np.random.SeedSequence(spec.seed)))
 
     @property
     def colour(self) -> Literal["white", "black"]:
@@ -271,16 +383,17 @@ class _LiveGame:
         self.sans.append(self.board.san(choice.move))
         self.board.push(choice.move)
 
-    def check_end(self, config: MatchConfig, adjudicator: Callable[[chess.Board], str] | None) -> bool:
+    def check_end(self, rules: GameRules, adjudicator: Callable[[chess.Board], str] | None) -> bool:
+        """Whether the game is over under ``rules`` (setting its result and termination)."""
         if self.result is not None:
             return True
-        outcome = self.board.outcome(claim_draw=config.claim_draw)
+        outcome = self.board.outcome(claim_draw=rules.claim_draw)
         if outcome is not None:
             self.result = outcome.result()
             self.termination = outcome.termination.name.lower()
             return True
-        if len(self.sans) >= 2 * config.max_moves:
-            if config.adjudicate == "engine" and adjudicator is not None:
+        if self.board.fullmove_number > rules.max_moves:
+            if rules.adjudicate == "engine" and adjudicator is not None:
                 self.result = adjudicator(self.board)
                 self.termination = "adjudication"
             else:
@@ -296,7 +409,80 @@ class _LiveGame:
                           result=self.result, termination=self.termination, sans=list(self.sans),
                           illegal_attempts=dict(self.illegal), engine_restarts=self.restarts,
                           seed=list(spec.seed) if isinstance(spec.seed, tuple) else spec.seed,
-                          headers={k: str(v) for k, v in spec.headers.items()}, tags=dict(spec.tags))
+                          headers={k: str(v) for k, v in spec.headers.items()}, tags=dict(spec.tags),
+                          fen=self.fen)
+
+
+def run_games(games: Iterable[Game], players: Mapping[str, Player], *, rules: GameRules = EVALUATION_RULES,
+              in_flight: int = 64, adjudicator: Callable[[chess.Board], str] | None = None,
+              on_finish: Callable[[Game, GameRecord], None] | None = None) -> list[GameRecord]:
+    """The game loop: play ``games`` to their end, ``in_flight`` at a time; records in finishing order.
+
+    Each turn, all games waiting for the same player object go to it in one ``choose`` call, and
+    different players' calls run in parallel threads. ``on_finish(game, record)`` runs as each game ends.
+    """
+    if rules.adjudicate == "engine" and adjudicator is None:
+        raise ValueError("rules.adjudicate='engine' needs an adjudicator (engine_adjudicator(pool.evaluate))")
+    if in_flight < 1:
+        raise ValueError(f"in_flight={in_flight}: must be >= 1")
+    queue = list(games)
+    queue.reverse()
+    live: list[Game] = []
+    out: list[GameRecord] = []
+    executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def finish(game: Game) -> None:
+        for key in {game.spec.white, game.spec.black}:
+            hook = getattr(players[key], "game_over", None)
+            if hook is not None:
+                hook(game.spec.game_id)  # e.g. a model frees the game's cached prompt
+        record = game.record(players)
+        out.append(record)
+        if on_finish is not None:
+            on_finish(game, record)
+
+    try:
+        while queue or live:
+            while queue and len(live) < in_flight:
+                game = queue.pop()
+                if game.check_end(rules, adjudicator):  # a start position that is already over
+                    finish(game)
+                else:
+                    live.append(game)
+            if not live:
+                continue
+            # one call per player object: a player registered under several keys (a model at
+            # several temperatures) gets all its games in one batch; request.player_key tells them apart
+            groups: dict[int, list[Game]] = {}
+            for game in live:
+                groups.setdefault(id(players[game.player_key]), []).append(game)
+            if len(groups) == 1:  # nothing to overlap: no thread
+                (games_,) = groups.values()
+                answers = {next(iter(groups)): players[games_[0].player_key].choose([g.request() for g in games_])}
+            else:
+                if executor is None:
+                    executor = concurrent.futures.ThreadPoolExecutor(len({id(p) for p in players.values()}))
+                futures = {group: executor.submit(players[gs[0].player_key].choose, [g.request() for g in gs])
+                           for group, gs in groups.items()}
+                answers = {group: future.result() for group, future in futures.items()}
+            for group, games_ in groups.items():
+                choices = answers[group]
+                if len(choices) != len(games_):
+                    raise ValueError(f"player {games_[0].player_key!r} answered {len(choices)} of "
+                                     f"{len(games_)} requests")
+                for game, choice in zip(games_, choices):
+                    game.apply(choice)
+            still = []
+            for game in live:
+                if game.check_end(rules, adjudicator):
+                    finish(game)
+                else:
+                    still.append(game)
+            live = still
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
+    return out
 
 
 def play_games(specs: Iterable[GameSpec], players: Mapping[str, Player], *,
@@ -306,7 +492,7 @@ def play_games(specs: Iterable[GameSpec], players: Mapping[str, Player], *,
     """Play every spec not finished yet in ``out_dir``; return all records in spec order.
 
     ``players`` maps the keys used in the specs to players. ``adjudicator`` is needed when
-    ``config.adjudicate == "engine"`` (see :func:`engine_adjudicator`).
+    ``config.rules.adjudicate == "engine"`` (see :func:`engine_adjudicator`).
     """
     specs = list(specs)
     ids = [s.game_id for s in specs]
@@ -316,51 +502,25 @@ def play_games(specs: Iterable[GameSpec], players: Mapping[str, Player], *,
         for key in (spec.white, spec.black):
             if key not in players:
                 raise ValueError(f"spec {spec.game_id}: no player named {key!r} (have {sorted(players)})")
-    if config.adjudicate == "engine" and adjudicator is None:
+    if config.rules.adjudicate == "engine" and adjudicator is None:
         raise ValueError("config.adjudicate='engine' needs an adjudicator (engine_adjudicator(pool.evaluate))")
-    if config.max_moves < 1 or config.in_flight < 1:
+    if config.in_flight < 1:
         raise ValueError("config.max_moves and config.in_flight must be >= 1")
     files = _GameFiles(Path(out_dir)) if out_dir is not None else None
     finished: dict[str, GameRecord] = {r.game_id: r for r in files.records} if files else {}
     todo = [s for s in specs if s.game_id not in finished]
     bar = _progress(len(todo), progress)
-    queue = list(reversed(todo))
-    live: list[_LiveGame] = []
-    with concurrent.futures.ThreadPoolExecutor(max(2, len({id(p) for p in players.values()}))) as executor:
-        while queue or live:
-            while queue and len(live) < config.in_flight:
-                live.append(_LiveGame(queue.pop()))
-            # one call per player object: a player registered under several keys (a model at
-            # several temperatures) gets all its games in one batch; request.player_key tells them apart
-            groups: dict[int, list[_LiveGame]] = {}
-            for game in live:
-                groups.setdefault(id(players[game.player_key]), []).append(game)
-            futures = {group: executor.submit(players[games[0].player_key].choose, [g.request() for g in games])
-                       for group, games in groups.items()}
-            for group, games in groups.items():
-                choices = futures[group].result()
-                if len(choices) != len(games):
-                    raise ValueError(f"player {games[0].player_key!r} answered {len(choices)} of "
-                                     f"{len(games)} requests")
-                for game, choice in zip(games, choices):
-                    game.apply(choice)
-            still = []
-            for game in live:
-                if game.check_end(config, adjudicator):
-                    for key in {game.spec.white, game.spec.black}:
-                        hook = getattr(players[key], "game_over", None)
-                        if hook is not None:
-                            hook(game.spec.game_id)  # e.g. a model frees the game's cached prompt
-                    record = game.record(players)
-                    finished[record.game_id] = record
-                    if files is not None:
-                        files.append(record)
-                    if on_record is not None:
-                        on_record(record)
-                    bar.update(1)
-                else:
-                    still.append(game)
-            live = still
+
+    def on_finish(game: Game, record: GameRecord) -> None:
+        finished[record.game_id] = record
+        if files is not None:
+            files.append(record)
+        if on_record is not None:
+            on_record(record)
+        bar.update(1)
+
+    run_games([Game.from_spec(s) for s in todo], players, rules=config.rules, in_flight=config.in_flight,
+              adjudicator=adjudicator, on_finish=on_finish)
     bar.close()
     return [finished[s.game_id] for s in specs]
 

@@ -3,6 +3,7 @@ PGN headers, JSONL records and resume."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -221,3 +222,61 @@ def test_bad_specs_rejected() -> None:
         play_games([_spec("g"), _spec("g")], {"w": Shuffler(), "b": Shuffler()}, progress=False)
     with pytest.raises(ValueError, match="no player named"):
         play_games([_spec("g", "w", "zz")], {"w": Shuffler()}, progress=False)
+
+
+# -- one loop, one record, one writer, one rule set for evaluation and expert games ---------------
+
+def test_rules_are_one_typed_object() -> None:
+    from chess_exp.play.games import EVALUATION_RULES, EXPERT_RULES, GameRules
+
+    assert EVALUATION_RULES == GameRules(max_moves=89, claim_draw=False, adjudicate="draw", adjudicate_cp=300)
+    assert EXPERT_RULES == GameRules(max_moves=89, claim_draw=True, adjudicate="draw", adjudicate_cp=300)
+    config = MatchConfig(max_moves=40, adjudicate="engine")  # shorthands land in the rules
+    assert config.rules == GameRules(max_moves=40, adjudicate="engine") and config.max_moves == 40
+    assert MatchConfig(rules=EXPERT_RULES).claim_draw is True
+    for bad in ({"max_moves": 0}, {"adjudicate": "coin"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            GameRules(**bad)
+
+
+def test_expert_games_and_evaluation_games_share_the_loop_and_record() -> None:
+    """The experts' ``play_game`` is the same loop: the same record type, termination names and rules."""
+    from chess_exp.experts.generate import play_game
+    from chess_exp.play.games import TERMINATIONS, GameRecord
+
+    def shuffle_policy(board: chess.Board):
+        script = ["Nf3", "Nf6", "Ng1", "Ng8"]
+        move = board.parse_san(script[len(board.move_stack) % 4])
+        return [move], np.array([1.0])
+
+    claimed = play_game(shuffle_policy, shuffle_policy, rng=np.random.default_rng(0))
+    assert isinstance(claimed, GameRecord) and claimed.termination == "threefold_repetition"
+    assert claimed.plies == 7  # as in test_repetition_ends_game_when_claimed: same rule, same ply
+    limited = play_game(shuffle_policy, shuffle_policy, rng=np.random.default_rng(0), max_moves=1)
+    assert limited.termination == "move_limit" and limited.plies == 2 and limited.result == "1/2-1/2"
+    assert {claimed.termination, limited.termination} <= set(TERMINATIONS)
+    # from a position (not the initial one) the limit counts full moves of that position
+    board = chess.Board("r1bqk2r/1pppbppp/p1n2n2/4p3/B3P3/5N2/PPPP1PPP/RNBQR1K1 b kq - 5 6")
+    random_policy = lambda b: (list(b.legal_moves), np.full(b.legal_moves.count(), 1 / b.legal_moves.count()))
+    one = play_game(random_policy, random_policy, rng=np.random.default_rng(1), max_moves=6, board=board.copy())
+    assert one.plies == 1 and one.fen == board.fen() and one.moves[0] in board.legal_moves
+
+
+def test_pgn_writer_styles() -> None:
+    from chess_exp.play.games import GameRecord, record_to_pgn
+
+    record = GameRecord(game_id="7", white="a", black="b", result="1/2-1/2", termination="move_limit",
+                        sans=["e4", "e5"], illegal_attempts={"white": 0, "black": 0}, engine_restarts=0,
+                        seed=[3, 7], headers={"Round": "7", "Zeta": "z", "Alpha": "x"}, tags={})
+    evaluation = chess.pgn.read_game(io.StringIO(record_to_pgn(record)))
+    assert list(evaluation.headers)[7:] == ["Alpha", "Zeta", "GameId", "Seed", "Termination"]
+    assert evaluation.headers["Termination"] == "move_limit" and evaluation.headers["Seed"] == "[3, 7]"
+    text = record_to_pgn(record, style="lichess")
+    lichess = chess.pgn.read_game(io.StringIO(text))
+    assert list(lichess.headers)[7:] == ["Zeta", "Alpha", "PlyCount", "Termination", "Ending"]
+    assert lichess.headers["Termination"] == "Adjudication" and lichess.headers["Ending"] == "max moves"
+    assert lichess.headers["PlyCount"] == "2" and text.endswith("1. e4 e5 1/2-1/2\n\n")
+    mate = dataclasses.replace(record, termination="checkmate", result="0-1", sans=FOOLS_MATE)
+    assert chess.pgn.read_game(io.StringIO(record_to_pgn(mate, style="lichess"))).headers["Termination"] == "Normal"
+    with pytest.raises(ValueError, match="style"):
+        record_to_pgn(record, style="fancy")  # type: ignore[arg-type]
