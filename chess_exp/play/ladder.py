@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import chess.engine
+
 from chess_exp.play.games import GameRecord, GameSpec, MatchConfig, load_records, play_games, record_to_pgn, score_for
 from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, glicko2_sequential, mle_elo, wdl_table
 from transcendence.io import atomic_open, atomic_write_json, atomic_write_text
@@ -232,9 +234,10 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     player = ModelPlayer(model, tokenizer, policy=config.policy, mode=config.mode,
                          temperature={_model_key(t): t for t in config.temperatures}, name=model_name)
     match = MatchConfig(max_moves=config.max_moves, adjudicate=config.adjudicate, in_flight=config.in_flight)
-    write_run_metadata(out, config, extra={"model": model_info})
-    _upgrade_legacy_ids(out, config.seed)
     with StockfishPool(config.engines, config.stockfish, limit=limit, skill=config.skill) as pool:
+        # Stockfish answers before anything is written
+        write_run_metadata(out, config, extra={"model": model_info})
+        _upgrade_legacy_ids(out, config.seed)
         players: dict[str, Any] = {_model_key(t): player for t in config.temperatures}
         players.update({f"L{level}": EnginePlayer(pool, level) for level in config.levels})
         adjudicator = engine_adjudicator(pool.evaluate) if config.adjudicate == "engine" else None
@@ -846,6 +849,10 @@ def main(args: argparse.Namespace) -> int:
         results = evaluate(config, progress=not args.no_progress)
     except (ValueError, OSError) as exc:  # bad input, missing or unwritable files, no Stockfish
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except chess.engine.EngineError as exc:  # a --stockfish that is not a working UCI engine
+        print(f"{prog}: error: --stockfish={args.stockfish or 'stockfish'}: the engine failed ({exc}); "
+              "point --stockfish at a Stockfish binary", file=sys.stderr)
         return 2
     print(results_table(results))
     print(f"wrote {out}/results.json, results.md, games.pgn, games.jsonl, rating_temperature.png"

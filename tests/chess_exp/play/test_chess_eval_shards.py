@@ -137,6 +137,10 @@ def test_bad_out_and_checkpoint_one_line_exit_2_nothing_written(tmp_path: Path,
         assert err.startswith("transcendence chess eval: error:") and err.count("\n") == 1, err
         assert str(bad.name) in err and "Traceback" not in err
         assert not out.exists(), f"{out} was created for a bad checkpoint"
+    assert _run(["--checkpoint", str(ckpt), "--out", str(tmp_path / "sf"), "--stockfish", "/bin/false",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--stockfish" in err and err.count("\n") == 1 and not (tmp_path / "sf").exists()
     assert _run(["--out", str(tmp_path / "x")]) == 2
     assert "--checkpoint is required" in capsys.readouterr().err
     assert _run(["--checkpoint", str(ckpt), "--out", str(tmp_path / "x"), "--shard", "3/3"]) == 2
