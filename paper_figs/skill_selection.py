@@ -1,6 +1,6 @@
 """Skill selection: margin at low temperature and at tau = 1 against how much the experts' input
 distributions differ (selection > 0: each expert more present where it is better). For k = 2 the
-last panel checks [TAX] Thm 2.1's necessary condition against the tau = 1 margin.
+last panel checks the necessary condition of the Taxonomy paper's Thm 2.1 against the tau = 1 margin.
 Reads runs/skill_selection/results.csv."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Synthetic sweeps that map where transcendence happens (issue 4).
+"""Synthetic sweeps that map where transcendence happens.
 
 Each sweep is a module with a frozen config dataclass, ``PRESETS = {"quick": ..., "full": ...}``,
 ``grid(cfg)``, ``run_point(cfg, task)`` and ``summarize(rows, cfg)``; :func:`sims.run_sweep` runs

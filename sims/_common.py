@@ -25,7 +25,7 @@ SWEEPS: dict[str, str] = {
     "correlated_errors": "experts whose mistakes agree with probability c: transcendence vanishes as c -> 1",
     "partition_experts": "Prop. 4 experts, each optimal on one part: margin vs how the test covers the parts",
     "finite_sample": "predictor fitted from n samples (empirical policy): margin vs samples per input",
-    "linear_toy": "the paper's linear softmax toy (PAPER.md 3.10): accuracy vs temperature per sigma",
+    "linear_toy": "the paper's linear softmax toy (its Fig. 7): accuracy vs temperature per sigma",
     "skill_selection": "experts with their own input distributions: margin at tau=1 and tau->0 vs selection",
 }
 

@@ -1,4 +1,4 @@
-"""The paper's linear toy model (PAPER.md §3.10, v4 Fig. 7).
+"""The paper's linear toy model (v4 Fig. 7; docs/paper-notes.md).
 
 Inputs ``x ~ N(0, I_d)`` (d = 100), 10 classes, ground truth ``y*(x) = argmax_c (W* x)_c`` with
 ``W*`` entries ``N(0, w_scale**2)``. Expert ``j`` (k = 5) is ``W_j = W* + xi_j`` with ``xi_j`` entries

@@ -10,7 +10,7 @@ uniform.
 
 Per grid point it records the margin at each temperature (tau = 1 is pure imitation, where Prop. 1
 forbids transcendence at ``selection = 0``), the total-variation distance between the experts'
-input distributions, and for k = 2 the necessary condition of [TAX] Thm 2.1,
+input distributions, and for k = 2 the necessary condition of the Taxonomy paper's Thm 2.1,
 ``E_test[(r_x(f_a) - r_x(f_b)) (g(a|x) - g(b|x))]``, which must be > 0 when tau = 1 transcends.
 """
 

@@ -1,4 +1,4 @@
-r"""Convexity (ours, derived in PAPER.md §2.6): for fixed experts and reward, the test distributions
+r"""Convexity (ours): for fixed experts and reward, the test distributions
 on which the argmax predictor transcends form a convex set.
 
 The margin :math:`m(p) = \min_i \langle p, a_i \rangle`, :math:`a_i(x) = r_x(\hat f_{\max}) - r_x(f_i)`,
@@ -125,7 +125,7 @@ def counterexamples() -> tuple[Counterexample, ...]:
 
 STATEMENT = Statement(
     id="convexity", title="The test distributions on which the argmax transcends form a convex set",
-    reference="ours (PAPER.md §2.6, [DERIVED])", source="ours", hypotheses=hypotheses,
+    reference="ours", source="ours", hypotheses=hypotheses,
     conclusion=conclusion, sample=sample, counterexamples=counterexamples,
     hypotheses_text="fixed experts, input distributions, weights and reward; the argmax predictor "
                     "transcends on test distributions p and p'",

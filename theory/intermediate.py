@@ -1,6 +1,6 @@
 r"""An intermediate temperature can beat both τ → 0 and τ = 1, and be the only one that transcends.
 
-The question (issue 3): is there an instance where some :math:`0 < \tau < 1` beats both the argmax
+The question: is there an instance where some :math:`0 < \tau < 1` beats both the argmax
 predictor and the plain mixture? Yes, already with one input and three outputs:
 
 ==========  =========  ========  =========

@@ -25,7 +25,7 @@ from theory._base import (Conclusion, Counterexample, Instance, Statement, rewar
 
 ID = "prop1"
 TITLE = "No transcendence at temperature 1 with a shared input distribution"
-REFERENCE = "Zhang et al. 2024, Prop. 1 (PAPER.md §2, Proposition 1)"
+REFERENCE = "Zhang et al. 2024, Prop. 1"
 
 
 def _weights(instance: Instance) -> np.ndarray:

@@ -133,7 +133,7 @@ def counterexamples() -> tuple[Counterexample, ...]:
 
 STATEMENT = Statement(
     id="prop2", title="Low temperature transcends if the argmax predictor does",
-    reference="Zhang et al. 2024, Prop. 2 (PAPER.md §2, Proposition 2)", source="paper",
+    reference="Zhang et al. 2024, Prop. 2", source="paper",
     hypotheses=hypotheses, conclusion=conclusion, sample=sample, counterexamples=counterexamples,
     hypotheses_text="R(f̂_max) > max_i R(f_i) (any experts, input distributions, weights)",
     conclusion_text="in both modes, f̂_τ transcends for all τ ∈ [0, τ*] with τ* = "

@@ -115,7 +115,7 @@ def counterexamples() -> tuple[Counterexample, ...]:
 
 STATEMENT = Statement(
     id="prop3", title="Denoising a single expert with random mistakes",
-    reference="Zhang et al. 2024, Prop. 3 (PAPER.md §2, Proposition 3)", source="paper",
+    reference="Zhang et al. 2024, Prop. 3", source="paper",
     hypotheses=hypotheses, conclusion=conclusion, sample=sample, counterexamples=counterexamples,
     hypotheses_text="every expert is f_ρ = ρ·uniform + (1−ρ)·f* with 0 < ρ < 1; r(x, ·) is "
                     "non-constant at some input with p_test(x) > 0",

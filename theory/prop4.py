@@ -111,7 +111,7 @@ def counterexamples() -> tuple[Counterexample, ...]:
 
 STATEMENT = Statement(
     id="prop4", title="Experts skilled on disjoint parts, combined by voting",
-    reference="Zhang et al. 2024, Prop. 4 (PAPER.md §2, Proposition 4)", source="paper",
+    reference="Zhang et al. 2024, Prop. 4", source="paper",
     hypotheses=hypotheses, conclusion=conclusion, sample=sample, counterexamples=counterexamples,
     hypotheses_text="expert i is optimal on part X_i and uniform elsewhere; shared input "
                     "distribution, positive weights; the test inputs with a non-constant reward "

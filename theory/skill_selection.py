@@ -1,4 +1,4 @@
-r"""Skill selection ("A Taxonomy of Transcendence", Abreu et al. 2025, Thm 2.1; PAPER.md §2.6).
+r"""Skill selection ("A Taxonomy of Transcendence", Abreu et al. 2025, Thm 2.1).
 
 Two experts :math:`a, b` with their own input distributions :math:`p_a, p_b` and weights
 :math:`w_a, w_b`. The learner is :math:`\hat f = g(a\mid x) f_a + g(b\mid x) f_b` with
@@ -135,8 +135,7 @@ def counterexamples() -> tuple[Counterexample, ...]:
 STATEMENT = Statement(
     id="skill", title="Skill selection: transcendence at τ = 1 needs experts over-represented "
                       "where they are better",
-    reference="Abreu, Zhang, Malach, Saphra 2025 ('A Taxonomy of Transcendence'), Thm 2.1; "
-              "PAPER.md §2.6",
+    reference="Abreu, Zhang, Malach, Saphra 2025 ('A Taxonomy of Transcendence'), Thm 2.1",
     source="follow-up", hypotheses=hypotheses, conclusion=conclusion, sample=sample,
     counterexamples=counterexamples,
     hypotheses_text="two experts with their own input distributions and weights; f̂ (τ = 1) "

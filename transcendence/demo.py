@@ -2,7 +2,7 @@
 
 Two settings:
 
-1. The paper's three-action example (PAPER.md §2.5): experts (0.6, 0.4, 0) and (0, 0.4, 0.6), only
+1. The paper's three-action example: experts (0.6, 0.4, 0) and (0, 0.4, 0.6), only
    the middle action is rewarded. Each expert and the mixture at tau = 1 score 0.4; the argmax scores 1.
 2. A panel of noisy experts (Prop. 3 with several experts): k experts share the optimal policy
    and make mistakes at different rates with *independent* noise, so their errors disagree and the

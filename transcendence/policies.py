@@ -51,7 +51,7 @@ def mixture(experts: object, input_dists: object = None, weights: object = None)
 
     With one shared input distribution (``input_dists=None``) and equal weights this is the plain
     average :math:`\frac1k \sum_i f_i`, eq. (1) of the paper. With per-expert input distributions it
-    is the posterior-weighted mixture of "A Taxonomy of Transcendence" (PAPER.md §1.2).
+    is the posterior-weighted mixture of "A Taxonomy of Transcendence".
 
     Parameters
     ----------
@@ -155,7 +155,7 @@ def temper(policy: object, temperature: object, *, mode: str = "logit",
 
     .. math:: f_\tau(y \mid x) = \mathrm{softmax}(\log f(\cdot \mid x) / \tau)_y \propto f(y \mid x)^{1/\tau}
 
-    ``mode="prob"`` (the paper's formula, PAPER.md §1.5):
+    ``mode="prob"`` (the paper's formula):
 
     .. math:: f_\tau(y \mid x) = \mathrm{softmax}(f(\cdot \mid x) / \tau)_y \propto e^{f(y \mid x)/\tau}
 
@@ -304,7 +304,7 @@ def tempered_reward(policy: object, temperature: object, reward: object, test_di
 
 
 def favor(policy_a: object, policy_b: object, reward: object) -> np.ndarray:
-    r"""Per-input favor :math:`F(a, b; x) = r_x(a) - r_x(b)` (PAPER.md §3.7).
+    r"""Per-input favor :math:`F(a, b; x) = r_x(a) - r_x(b)` (the paper's favor).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Tokenizers for game transcripts: the paper's 32 characters (``char``) and one token per move (``move``).
 
-``char`` (PAPER.md §3.2, paper-compatible ids)::
+``char`` (the paper's 32 characters and ids, docs/paper-notes.md)::
 
     0:' ' 1:'#' 2:'+' 3:'-' 4:'.' 5-14:'0'-'9' 15:';' 16:'=' 17:'B' 18:'K' 19:'N' 20:'O'
     21:'Q' 22:'R' 23-30:'a'-'h' 31:'x'

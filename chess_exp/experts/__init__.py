@@ -1,4 +1,4 @@
-"""Synthetic chess experts with known policies (issue 7).
+"""Synthetic chess experts with known policies.
 
 An expert is a chess policy whose move distribution is known exactly on every board: Stockfish's
 move at a fixed search limit (the *oracle*) with probability 1 - eps, otherwise a uniformly random

@@ -1,4 +1,4 @@
-"""The measurement of issue 7: does a model trained on a panel's games transcend the panel?
+"""The synthetic-experts measurement: does a model trained on a panel's games transcend the panel?
 
 One pipeline, resumable stage by stage, in ``out``:
 

@@ -3,16 +3,16 @@
 A :class:`Panel` is a list of experts, their weights (the share of game sides each one plays) and
 the search limit of the oracle they share. :class:`MixturePolicy` is the ideal learner's move
 distribution, computed through :func:`transcendence.mixture`; temper it with
-:func:`transcendence.temper` (``tempered(...)``, or EVAL's ``DistributionPlayer``) to get the
+:func:`transcendence.temper` (``tempered(...)``, or ``chess_exp.play.players.DistributionPlayer``) to get the
 theory's :math:`\\hat f_\\tau` and :math:`\\hat f_{\\max}`.
 
 What "the ideal mixture" is in chess
 ------------------------------------
-In the paper (PAPER.md §1.1) an expert is drawn per input, and every expert sees the same input
+In the paper an expert is drawn per input, and every expert sees the same input
 distribution, so the ideal learner is :math:`\\bar f(y\\mid x)=\\sum_i w_i f_i(y\\mid x)`. In generated
 games one expert plays a whole side and positions are reached by play, so expert :math:`i` has its
 own input distribution :math:`p_i`. The model sees the game prefix :math:`h` (the move history), and
-the cross-entropy minimiser is (PAPER.md §1.2, [TAX])
+the cross-entropy minimiser is (as in "A Taxonomy of Transcendence"; docs/paper-notes.md)
 
 .. math:: \\bar f(y\\mid h) = \\sum_i g(i\\mid h)\\, f_i(y\\mid x_h),\\qquad
           g(i\\mid h) \\propto w_i \\prod_{t\\in\\text{own plies of }h} f_i(m_t\\mid x_t),

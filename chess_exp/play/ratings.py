@@ -34,8 +34,8 @@ from scipy import optimize, stats
 __all__ = ["STOCKFISH_LEVEL_RATINGS", "GLICKO2_SCALE", "Glicko2Rating", "Glicko2Result", "EloEstimate",
            "glicko2_update", "glicko2_sequential", "mle_elo", "wdl_table"]
 
-#: Ratings the paper's code gives Stockfish levels 1-5 (``eval/glicko2.py``; PAPER.md §3.5 flags
-#: their provenance: the paper's text quotes ~1552/1842/2142 for levels 1/3/5).
+#: Ratings the paper's code gives Stockfish levels 1-5 (``eval/glicko2.py``; their provenance
+#: is uncertain: the paper's text quotes ~1552/1842/2142 for levels 1/3/5).
 STOCKFISH_LEVEL_RATINGS: dict[int, float] = {1: 1554.0, 2: 1759.0, 3: 1867.0, 4: 2006.0, 5: 2148.0}
 GLICKO2_SCALE = 173.7178  # Glicko-2 scale factor (Glickman 2012, step 2)
 _CHI2_95 = float(stats.chi2.ppf(0.95, df=1))  # 3.8415

@@ -1,4 +1,4 @@
-"""Sweep numbers checked against closed forms (Props. 1, 3, 4, [TAX] Thm 2.1) and Monte Carlo."""
+"""Sweep numbers checked against closed forms (Props. 1, 3, 4, the Taxonomy paper's Thm 2.1) and Monte Carlo."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_skill_selection_tau_one_margin_matches_closed_form(selection):
     """k = 2, uniform noise, equal regions: on region i, g(i|x) = s = e^lam / (1 + e^lam), so the
     mixture is noisy with rate s rho_g + (1 - s) rho_b there and
     margin(tau=1) = min_i sum_x p(x) rho_i(x) gap(x) - sum_x p(x) rho_mix(x) gap(x).
-    [TAX] Thm 2.1: a positive margin needs a positive covariance condition; Prop. 1 at lam = 0."""
+    the Taxonomy paper's Thm 2.1: a positive margin needs a positive covariance condition; Prop. 1 at lam = 0."""
     cfg = dataclasses.replace(skill_selection.PRESETS["quick"], ks=(2,), selections=(selection,),
                               concentration=math.inf, n_inputs=40, n_seeds=1, temperatures=(1.0,))
     rows, seed = _rows(skill_selection, cfg)
@@ -161,7 +161,7 @@ def test_softmax_regression_recovers_a_softmax_model():
 
 def test_linear_toy_noiseless_experts_and_the_papers_best_expert():
     """sigma = 0: every expert is W*, accuracy 1. sigma = 0.2 at the paper's sizes: the best
-    expert's accuracy is near the paper's reading of about 0.83 (PAPER.md §3.10)."""
+    expert's accuracy is near the paper's reading of about 0.83 (its Fig. 7)."""
     cfg = dataclasses.replace(linear_toy.PRESETS["quick"], sigmas=(0.0,), n_features=10, n_classes=3,
                               n_train=2000, n_test=2000, n_seeds=1, temperatures=(0.0, 1.0, 1e6))
     rows = _rows(linear_toy, cfg)[0]

@@ -31,7 +31,7 @@ games = st.lists(st.integers(min_value=0, max_value=10_000), min_size=0, max_siz
 
 
 def test_char_ids_are_the_papers():
-    """PAPER.md §3.2: 0:' ' 1:'#' 2:'+' 3:'-' 4:'.' 5-14:'0'-'9' 15:';' 16:'=' 17:'B' 18:'K' 19:'N'
+    """The paper's ids: 0:' ' 1:'#' 2:'+' 3:'-' 4:'.' 5-14:'0'-'9' 15:';' 16:'=' 17:'B' 18:'K' 19:'N'
     20:'O' 21:'Q' 22:'R' 23-30:'a'-'h' 31:'x'."""
     tok = get_tokenizer("char")
     expected = {" ": 0, "#": 1, "+": 2, "-": 3, ".": 4, ";": 15, "=": 16, "B": 17, "K": 18, "N": 19,

@@ -1,4 +1,4 @@
-"""Synthetic chess experts (issue 7): exact distributions, the mixture, generation and resume.
+"""Synthetic chess experts: exact distributions, the mixture, generation and resume.
 
 All tests use the real Stockfish (marker ``engine``) at the panels' small node limit (50 nodes).
 """
