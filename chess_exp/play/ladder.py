@@ -40,7 +40,16 @@ from typing import Any, Literal
 
 import chess.engine
 
-from chess_exp.play.games import GameRecord, GameSpec, MatchConfig, load_records, play_games, record_to_pgn, score_for
+from chess_exp.play.games import (
+    GameRecord,
+    GameSpec,
+    MatchConfig,
+    _json_line,  # the game loop's one JSONL line format
+    load_records,
+    play_games,
+    record_to_pgn,
+    score_for,
+)
 from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, glicko2_sequential, mle_elo, wdl_table
 from transcendence.io import atomic_open, atomic_write_json, atomic_write_text
 
@@ -186,7 +195,7 @@ def _write_games(out: Path, records: Sequence[GameRecord]) -> None:
     """games.jsonl and games.pgn holding ``records`` in this order (atomic replacements)."""
     with atomic_open(out / "games.jsonl") as fh:
         for record in records:
-            fh.write(json.dumps(dataclasses.asdict(record), sort_keys=True) + "\n")
+            fh.write(_json_line(record))  # the game loop's own line format
     with atomic_open(out / "games.pgn") as fh:
         for record in records:
             fh.write(record_to_pgn(record))
