@@ -38,11 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from transcendence.cli import UsageError, check_output_dir
-    from transcendence.config import apply_overrides, config_to_dict
-
     from sims._common import get_sweep, run_sweep
     from sims._runner import make_tasks, resolve_workers
+    from transcendence.cli import UsageError, check_output_dir
+    from transcendence.config import apply_overrides, config_to_dict
 
     if args.list:
         for name, text in SWEEPS.items():

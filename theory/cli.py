@@ -27,10 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from theory import STATEMENTS, intermediate, runner
     from transcendence.cli import UsageError, check_output_file
     from transcendence.io import atomic_write_json
-
-    from theory import STATEMENTS, intermediate, runner
     if args.instances < 1:
         raise UsageError(f"--instances: must be >= 1, got {args.instances}")
     if args.seed < 0:

@@ -15,13 +15,11 @@ Shapes: experts ``(k, n_x, n_y)``, input distributions ``(k, n_x)``, weights ``(
 0.6
 """
 
-from transcendence.experts import noisy_expert, optimal_policy, partition_experts
-from transcendence.policies import (ARGMAX_ATOL, argmax_policy, expected_reward, favor, mixture,
-                                    temper, tempered_reward)
-from transcendence.sampling import empirical_policy, sample_dataset
-from transcendence.transcend import (MARGIN_TOL, TranscendenceResult, check_transcendence,
-                                     critical_temperature)
 from transcendence._validate import ROW_ATOL
+from transcendence.experts import noisy_expert, optimal_policy, partition_experts
+from transcendence.policies import ARGMAX_ATOL, argmax_policy, expected_reward, favor, mixture, temper, tempered_reward
+from transcendence.sampling import empirical_policy, sample_dataset
+from transcendence.transcend import MARGIN_TOL, TranscendenceResult, check_transcendence, critical_temperature
 
 __all__ = [
     "mixture", "temper", "argmax_policy", "expected_reward", "favor", "tempered_reward",

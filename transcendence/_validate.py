@@ -93,11 +93,16 @@ def tolerance(name: str, value: object) -> float:
 
 def integer(name: str, value: object, *, minimum: int) -> int:
     """An integer >= ``minimum`` (an integral float such as 3.0 is accepted), or a ValueError naming it."""
-    ok = (not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real)
-          and math.isfinite(float(value)) and float(value) == int(value) and int(value) >= minimum)
-    if not ok:
-        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    if isinstance(value, (bool, np.bool_)):
+        pass
+    elif isinstance(value, numbers.Integral):
+        if int(value) >= minimum:
+            return int(value)
+    elif isinstance(value, numbers.Real):
+        v = float(value)
+        if math.isfinite(v) and v == math.floor(v) and v >= minimum:
+            return int(v)
+    raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
 
 
 def weights(value: object, k: int) -> np.ndarray:

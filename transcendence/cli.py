@@ -24,8 +24,8 @@ import inspect
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 __all__ = ["main", "build_parser", "COMMANDS", "UsageError", "check_output_dir", "check_output_file"]
 

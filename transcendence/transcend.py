@@ -14,8 +14,15 @@ import numpy as np
 from scipy.optimize import brentq
 
 from transcendence import _validate as _v
-from transcendence.policies import (ARGMAX_ATOL, _validate_experts, expected_reward, favor,
-                                    mixture, temper, tempered_reward)
+from transcendence.policies import (
+    ARGMAX_ATOL,
+    _validate_experts,
+    expected_reward,
+    favor,
+    mixture,
+    temper,
+    tempered_reward,
+)
 
 __all__ = ["TranscendenceResult", "check_transcendence", "critical_temperature", "MARGIN_TOL"]
 

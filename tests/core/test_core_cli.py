@@ -10,8 +10,7 @@ from typing import Literal
 
 import pytest
 
-from transcendence.config import (apply_overrides, config_from_dict, config_to_dict,
-                                  write_run_metadata)
+from transcendence.config import apply_overrides, config_from_dict, config_to_dict, write_run_metadata
 
 
 def test_demo_prints_table_and_writes_plot(tmp_path):

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
@@ -122,7 +122,7 @@ def test_three_action_example_temperatures_for_point_nine():
     q = tr.mixture([[[0.6, 0.4, 0.0]], [[0.0, 0.4, 0.6]]])
     np.testing.assert_allclose(q, [[0.3, 0.4, 0.3]])
     for mode, expected in (("prob", 0.0346), ("logit", 0.0995)):
-        tau = brentq(lambda t: tr.temper(q, t, mode=mode)[0, 1] - 0.9, 1e-3, 1.0)
+        tau = brentq(lambda t, m=mode: tr.temper(q, t, mode=m)[0, 1] - 0.9, 1e-3, 1.0)
         assert tau == pytest.approx(expected, abs=5e-5)
     # closed forms: 0.1 / ln 18 and ln(4/3) / ln 18
     assert tr.temper(q, 0.1 / math.log(18), mode="prob")[0, 1] == pytest.approx(0.9, abs=1e-12)

@@ -24,7 +24,7 @@ def test_make_tasks_grid_major_and_common_random_numbers():
     assert [t[0] for t in tasks[:5]] == [{"a": 1, "b": "x"}] * 4 + [{"a": 1, "b": "y"}]
     # Replicate s has the same seed at every grid point, different seeds across replicates.
     by_rep = {}
-    for point, s, seed in tasks:
+    for _point, s, seed in tasks:
         by_rep.setdefault(s, set()).add(tuple(seed.generate_state(4)))
     assert all(len(v) == 1 for v in by_rep.values())
     assert len({next(iter(v)) for v in by_rep.values()}) == 4
