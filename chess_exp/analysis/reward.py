@@ -27,9 +27,9 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import chess
 import chess.engine
@@ -175,7 +175,7 @@ class RewardOracle:
         if pool is not None:
             pool.close()
 
-    def __enter__(self) -> "RewardOracle":
+    def __enter__(self) -> RewardOracle:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -34,10 +34,10 @@ import io
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import chess
 import chess.pgn
@@ -47,8 +47,17 @@ from chess_exp.experts.oracle import Oracle
 from chess_exp.experts.panel import Panel, build_experts
 from chess_exp.experts.policies import MovePolicy
 from chess_exp.play.engines import check_stockfish
-from chess_exp.play.games import EXPERT_RULES, MAX_MOVES, Game, GameRecord, GameRules, GameSpec, record_to_pgn, run_games
-from chess_exp.play.players import MoveChoice, MoveRequest
+from chess_exp.play.games import (
+    EXPERT_RULES,
+    MAX_MOVES,
+    Game,
+    GameRecord,
+    GameRules,
+    GameSpec,
+    record_to_pgn,
+    run_games,
+)
+from chess_exp.play.players import MoveChoice, MoveRequest, Player
 
 __all__ = ["GameRecord", "PolicyPlayer", "play_game", "generate_games", "scan_pgn", "inspect_pgn", "check_resume",
            "PgnScan", "ForeignPGN", "game_pgn", "MAX_MOVES"]
@@ -62,7 +71,7 @@ class PolicyPlayer:
 
     def __init__(self, policy: MovePolicy, name: str | None = None) -> None:
         self.policy = policy
-        self.name = name or getattr(policy, "name", "policy")
+        self.name: str = name or str(getattr(policy, "name", "policy"))
 
     def choose(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
         out = []
@@ -83,7 +92,7 @@ def play_game(white: MovePolicy, black: MovePolicy, *, rng: np.random.Generator,
     """
     rules = replace(EXPERT_RULES, max_moves=max_moves) if rules is None else rules
     spec = GameSpec(game_id=game_id, white="white", black="black", seed=seed, headers=dict(headers or {}))
-    players = {"white": PolicyPlayer(white), "black": PolicyPlayer(black)}
+    players: dict[str, Player] = {"white": PolicyPlayer(white), "black": PolicyPlayer(black)}
     (record,) = run_games([Game(spec, rng=rng, board=board)], players, rules=rules, in_flight=1)
     return record
 

@@ -185,7 +185,7 @@ class Oracle:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "Oracle":
+    def __enter__(self) -> Oracle:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,8 +23,8 @@ Prop. 4's expert exactly: optimal on its part of :math:`\\mathcal X`, uniform el
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import chess
 import numpy as np

@@ -51,9 +51,10 @@ import math
 import os
 import shutil
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import chess
 import chess.engine
@@ -149,7 +150,7 @@ class EngineLimit:
             raise ValueError(f"limit {self.kind}={self.value!r}: must be an integer")
 
     @classmethod
-    def parse(cls, text: str) -> "EngineLimit":
+    def parse(cls, text: str) -> EngineLimit:
         """``"nodes=20000"``, ``"depth=8"`` or ``"time=0.1"``."""
         kind, sep, value = text.partition("=")
         if not sep:
@@ -285,7 +286,7 @@ class Stockfish:
         self._lock = threading.RLock()
 
     # -- lifetime -------------------------------------------------------------------------------
-    def __enter__(self) -> "Stockfish":
+    def __enter__(self) -> Stockfish:
         self.open()
         return self
 
@@ -344,7 +345,7 @@ class Stockfish:
                     timeout = self.hang_timeout + (limit.value if limit.kind == "time" else 0.0)
                     protocol = engine.protocol
 
-                    async def bounded() -> Any:
+                    async def bounded(protocol: chess.engine.Protocol = protocol, timeout: float = timeout) -> Any:
                         return await asyncio.wait_for(make_coro(protocol), timeout)
 
                     coro = bounded()
@@ -445,11 +446,11 @@ class StockfishPool:
         self.engines = [Stockfish(self.path, limit=limit, skill=skill, hash_mb=hash_mb,
                                   hang_timeout=hang_timeout, max_restarts=max_restarts, name=f"stockfish#{i}")
                         for i in range(size)]
-        self._free: "list[Stockfish]" = list(self.engines)
+        self._free: list[Stockfish] = list(self.engines)
         self._cond = threading.Condition()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
-    def __enter__(self) -> "StockfishPool":
+    def __enter__(self) -> StockfishPool:
         self._executor = concurrent.futures.ThreadPoolExecutor(len(self.engines), thread_name_prefix="stockfish")
         try:
             for engine in self.engines:
@@ -528,7 +529,7 @@ def check_stockfish(path: str | os.PathLike[str] | None = None, *, timeout: floa
         engine = chess.engine.SimpleEngine.popen_uci(found, timeout=timeout)
     except chess.engine.EngineTerminatedError:
         problem = "exited during the UCI handshake"
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         problem = f"did not answer the UCI handshake within {timeout:g} s"
     except OSError as exc:
         problem = f"cannot be run ({exc.strerror or exc})"

@@ -40,9 +40,10 @@ import concurrent.futures
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import chess
 import chess.pgn
@@ -262,7 +263,7 @@ def load_records(path: str | os.PathLike[str]) -> list[GameRecord]:
     path = Path(path)
     if path.is_dir():
         path = path / "games.jsonl"
-    records = []
+    records: list[GameRecord] = []
     if not path.exists():
         return records
     with open(path, encoding="utf-8") as f:
@@ -354,7 +355,7 @@ class Game:
         self.termination: str | None = None
 
     @classmethod
-    def from_spec(cls, spec: GameSpec) -> "Game":
+    def from_spec(cls, spec: GameSpec) -> Game:
         return cls(spec, rng=np.random.default_rng(np.random.SeedSequence(spec.seed)))
 
     @property

@@ -6,16 +6,25 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import chess
 import chess.engine
 import numpy as np
 import pytest
 
-from chess_exp.play.engines import (DEFAULT_NODES, EngineLimit, RandomPlayer, Stockfish, StockfishNotFound,
-                                    StockfishPool, find_stockfish, pick_skill_move, position_key)
+from chess_exp.play.engines import (
+    DEFAULT_NODES,
+    EngineLimit,
+    RandomPlayer,
+    Stockfish,
+    StockfishNotFound,
+    StockfishPool,
+    find_stockfish,
+    pick_skill_move,
+    position_key,
+)
 from chess_exp.play.games import MatchConfig, ladder_specs, load_records, play_games, score_for
 from chess_exp.play.players import EnginePlayer, MoveChoice, MoveRequest
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import chess
 import chess.pgn
@@ -15,8 +15,15 @@ import numpy as np
 import pytest
 
 from chess_exp.play.engines import RandomPlayer
-from chess_exp.play.games import (GameSpec, MatchConfig, engine_adjudicator, ladder_specs, load_records,
-                             play_games, score_for)
+from chess_exp.play.games import (
+    GameSpec,
+    MatchConfig,
+    engine_adjudicator,
+    ladder_specs,
+    load_records,
+    play_games,
+    score_for,
+)
 from chess_exp.play.players import DistributionPlayer, MoveChoice, MoveRequest
 
 FOOLS_MATE = ["f3", "e5", "g4", "Qh4#"]
@@ -109,7 +116,7 @@ def test_engine_adjudication_at_move_limit() -> None:
         def __init__(self, cp: int) -> None:
             self.cp = cp
 
-        def white(self) -> "Score":
+        def white(self) -> Score:
             return self
 
         def score(self, mate_score: int) -> int:
@@ -167,7 +174,7 @@ def test_same_seed_same_games_regardless_of_in_flight(tmp_path: Path) -> None:
     a = play_games(specs, players, config=MatchConfig(in_flight=6), out_dir=tmp_path / "a", progress=False)
     b = play_games(specs, players, config=MatchConfig(in_flight=1), out_dir=tmp_path / "b", progress=False)
     assert [r.sans for r in a] == [r.sans for r in b]
-    c = play_games(specs, players, config=MatchConfig(in_flight=6), out_dir=tmp_path / "c", progress=False)
+    play_games(specs, players, config=MatchConfig(in_flight=6), out_dir=tmp_path / "c", progress=False)
     assert (tmp_path / "a" / "games.pgn").read_text() == (tmp_path / "c" / "games.pgn").read_text()
 
 
