@@ -300,11 +300,12 @@ def plot_bands(series: dict[str, dict[str, Any]] | dict[str, list[tuple[float, d
         for label, points in lines.items():
             points = sorted(points, key=lambda p: p[0])
             xs = list(range(len(points))) if categorical else [p[0] for p in points]
-            mid, lo, hi = zip(*(_estimate(row, est) for _, row in points)) if points else ((), (), ())
-            finite = [m for m in mid if math.isfinite(m)] or [1500.0]
-            lo = [v if math.isfinite(v) else min(finite) - 400 for v in lo]
-            hi = [v if math.isfinite(v) else max(finite) + 400 for v in hi]
-            mid = [m if math.isfinite(m) else (max(finite) + 400 if m > 0 else min(finite) - 400) for m in mid]
+            est3 = [_estimate(row, est) for _, row in points]
+            finite = [e[0] for e in est3 if math.isfinite(e[0])] or [1500.0]
+            far_lo, far_hi = min(finite) - 400, max(finite) + 400  # an infinite MLE or bound: drawn off the points
+            mid = [m if math.isfinite(m) else (far_hi if m > 0 else far_lo) for m, _, _ in est3]
+            lo = [v if math.isfinite(v) else far_lo for _, v, _ in est3]
+            hi = [v if math.isfinite(v) else far_hi for _, _, v in est3]
             line, = ax.plot(xs, mid, marker="o", label=label or None)
             ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
             if categorical:
@@ -722,7 +723,7 @@ def rate_steps(out: str | os.PathLike[str], paths: Sequence[str | os.PathLike[st
                            "temperature": row["temperature"], "games": row["games"], "score": row["score"],
                            "glicko2": row["glicko2"], "mle": row["mle"]})
             series.setdefault(f"τ={row['temperature']:g}", []).append((float(step), row))
-    summary = {"model": done[0][2].get("model"), "policy": done[0][2].get("policy"),
+    summary: dict[str, Any] = {"model": done[0][2].get("model"), "policy": done[0][2].get("policy"),
                "limit": done[0][2].get("limit"), "cap": done[0][2].get("cap"), "points": points}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "rating_step.json", summary, sort_keys=True)
