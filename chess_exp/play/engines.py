@@ -161,6 +161,24 @@ class EngineLimit:
             raise ValueError(f"limit {text!r}: {value!r} is not a number") from None
         return cls(kind=kind.strip(), value=number)  # type: ignore[arg-type]
 
+    @classmethod
+    def coerce(cls, limit: EngineLimit | chess.engine.Limit | str) -> EngineLimit:
+        """An :class:`EngineLimit` from itself, its text form, or a ``chess.engine.Limit`` that sets
+        exactly one of nodes, depth or time."""
+        if isinstance(limit, cls):
+            return limit
+        if isinstance(limit, str):
+            return cls.parse(limit)
+        if isinstance(limit, chess.engine.Limit):
+            given = [(k, getattr(limit, k)) for k in ("nodes", "depth", "time") if getattr(limit, k) is not None]
+            others = [k for k in ("white_clock", "black_clock", "white_inc", "black_inc", "remaining_moves", "mate")
+                      if getattr(limit, k, None) is not None]
+            if len(given) != 1 or others:
+                raise ValueError(f"limit={limit!r}: give exactly one of nodes, depth or time")
+            kind, value = given[0]
+            return cls(kind=kind, value=value)  # type: ignore[arg-type]
+        raise ValueError(f"limit={limit!r}: must be an EngineLimit, a chess.engine.Limit or text like nodes=20000")
+
     def to_chess(self, *, depth_cap: int | None = None) -> chess.engine.Limit:
         """The python-chess limit; ``depth_cap`` adds a depth bound (emulated Skill Level)."""
         if self.kind == "nodes":
@@ -250,7 +268,7 @@ class Stockfish:
     ----------
     path : binary, else :func:`find_stockfish`.
     level : default Skill Level 0..20 (20 = full strength); ``play(..., level=)`` overrides it.
-    limit : :class:`EngineLimit` per move.
+    limit : per move: an :class:`EngineLimit`, its text (``"nodes=20000"``) or a ``chess.engine.Limit``.
     skill : ``"emulated"`` (repeatable, see the module docstring) or ``"native"`` (Stockfish's option).
     hash_mb : hash table size in MB.
     hang_timeout : seconds beyond the limit after which a silent engine counts as hung and is restarted.
@@ -263,17 +281,16 @@ class Stockfish:
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, level: int = 20,
-                 limit: EngineLimit = DEFAULT_LIMIT, skill: Literal["emulated", "native"] = "emulated",
+                 limit: EngineLimit | chess.engine.Limit | str = DEFAULT_LIMIT,
+                 skill: Literal["emulated", "native"] = "emulated",
                  hash_mb: int = 16, hang_timeout: float = 30.0, max_restarts: int = 3,
                  name: str | None = None, start_timeout: float = 60.0) -> None:
         _check_level(level)
         if skill not in ("emulated", "native"):
             raise ValueError(f"skill={skill!r}: must be 'emulated' (repeatable) or 'native'")
-        if not isinstance(limit, EngineLimit):
-            raise ValueError(f"limit={limit!r}: must be an EngineLimit (EngineLimit.parse('nodes=20000'))")
         self.path = find_stockfish(path)
         self.level = level
-        self.limit = limit
+        self.limit = EngineLimit.coerce(limit)
         self.skill = skill
         self.hash_mb = hash_mb
         self.hang_timeout = hang_timeout
@@ -436,12 +453,13 @@ class StockfishPool:
     """
 
     def __init__(self, size: int = 2, path: str | os.PathLike[str] | None = None, *,
-                 limit: EngineLimit = DEFAULT_LIMIT, skill: Literal["emulated", "native"] = "emulated",
+                 limit: EngineLimit | chess.engine.Limit | str = DEFAULT_LIMIT,
+                 skill: Literal["emulated", "native"] = "emulated",
                  hash_mb: int = 16, hang_timeout: float = 30.0, max_restarts: int = 3) -> None:
         if size < 1:
             raise ValueError(f"size={size}: a pool needs at least one engine")
         self.path = find_stockfish(path)
-        self.limit = limit
+        self.limit = limit = EngineLimit.coerce(limit)
         self.skill = skill
         self.engines = [Stockfish(self.path, limit=limit, skill=skill, hash_mb=hash_mb,
                                   hang_timeout=hang_timeout, max_restarts=max_restarts, name=f"stockfish#{i}")

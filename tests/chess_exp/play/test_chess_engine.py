@@ -72,6 +72,13 @@ def test_engine_limit_parse_and_str() -> None:
     for bad in ("nodes", "nodes=-1", "nodes=1.5", "speed=3", "time=abc"):
         with pytest.raises(ValueError):
             EngineLimit.parse(bad)
+    # python-chess limits are accepted wherever a limit is; the text form round-trips
+    assert EngineLimit.coerce(chess.engine.Limit(nodes=500)) == EngineLimit(kind="nodes", value=500)
+    assert EngineLimit.coerce(chess.engine.Limit(time=0.1)).to_chess() == chess.engine.Limit(time=0.1)
+    assert EngineLimit.coerce("depth=8") == EngineLimit.parse(str(EngineLimit.parse("depth=8")))
+    for bad_limit in (chess.engine.Limit(nodes=5, depth=3), chess.engine.Limit(), 5):
+        with pytest.raises(ValueError, match="limit"):
+            EngineLimit.coerce(bad_limit)  # type: ignore[arg-type]
 
 
 def _info(uci: str, cp: int) -> dict:
