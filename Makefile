@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	else \
 		$(BIN)/pip install -q torch==2.13.0; \
 	fi
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,analysis]'
 	@touch $(STAMP)
 
 setup: $(STAMP)

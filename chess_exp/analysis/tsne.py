@@ -12,9 +12,12 @@ positions of similar value cluster although the model never saw a reward; beside
 measure it: the R² of a ridge probe from the hidden state to the value (held-out positions) and the
 correlation between a point's value and the mean value of its 10 nearest neighbours in the map.
 
-scikit-learn is not a dependency: :func:`tsne` is a small exact t-SNE in NumPy (PCA to 50
-dimensions, perplexity calibration by bisection, early exaggeration, momentum gradient descent;
-O(N²) memory and time per iteration, fine for a few thousand points).
+Two backends (``--backend``). ``numpy`` (the default, no extra dependency): :func:`tsne` is a small
+exact t-SNE in NumPy (PCA to 50 dimensions, perplexity calibration by bisection, early exaggeration,
+momentum gradient descent; O(N²) memory and time per iteration, fine for a few thousand points), with
+a closed-form ridge probe and brute-force neighbours. ``sklearn``: scikit-learn's PCA, Barnes-Hut
+t-SNE, ``Ridge`` and ``NearestNeighbors``, the reference implementations, for larger maps or to compare;
+it needs the optional extra (``pip install -e '.[analysis]'``) and is imported only when asked for.
 
 Writes ``<out>/embedding.npz``, ``<out>/results.json``, ``<out>/config.json``.
 Figure: ``paper_figs/analysis_tsne.py``.
@@ -53,11 +56,27 @@ class TsneConfig:
     n_iter: int = 1000  # gradient steps
     pca_dims: int = 50  # PCA before t-SNE (0 = none)
     seed: int = 0  # position sampling and t-SNE initialisation
+    backend: str = "numpy"  # "numpy" (exact t-SNE, no extra dependency) or "sklearn" (needs the `analysis` extra)
     device: str = "cpu"  # torch device for the model
     threads: int = 1  # torch threads
 
 
 # ----------------------------------------------------------------------------------- t-SNE ------
+
+BACKENDS = ("numpy", "sklearn")
+
+
+def _check_backend(backend: str) -> None:
+    """Refuse an unknown backend, or ``sklearn`` when scikit-learn is not installed, with a one-line reason."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "sklearn":
+        try:
+            import sklearn  # noqa: F401
+        except ImportError:
+            raise ValueError("backend: 'sklearn' needs scikit-learn, which is not installed; install the "
+                             "optional extra with `pip install -e '.[analysis]'` or use --backend=numpy") from None
+
 
 def pca(x: np.ndarray, dims: int) -> np.ndarray:
     """Project the centred rows of ``x`` (n, d) on their top ``dims`` principal axes."""
@@ -109,17 +128,31 @@ def conditional_probabilities(x: np.ndarray, perplexity: float, *, tol: float = 
 
 def tsne(x: np.ndarray, *, rng: np.random.Generator, perplexity: float = 30.0, n_iter: int = 1000,
          pca_dims: int = 50, early_exaggeration: float = 12.0, exaggeration_iters: int = 250,
-         learning_rate: float | None = None, progress: bool = False) -> np.ndarray:
+         learning_rate: float | None = None, progress: bool = False, backend: str = "numpy") -> np.ndarray:
     """Exact t-SNE (van der Maaten & Hinton 2008) of the rows of ``x`` (n, d) -> (n, 2).
 
     Gradient :math:`4 \\sum_j (p_{ij} - q_{ij}) (y_i - y_j) (1 + \\|y_i - y_j\\|^2)^{-1}` with
     symmetrised :math:`p_{ij} = (p_{j|i} + p_{i|j}) / 2n`, momentum 0.5 then 0.8, gains as in the
     reference implementation, learning rate ``max(n / early_exaggeration / 4, 50)`` by default.
+    ``backend="sklearn"``: scikit-learn's PCA and Barnes-Hut ``TSNE`` with the same perplexity,
+    exaggeration and number of steps, seeded from ``rng``.
     """
+    _check_backend(backend)
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 5:
         raise ValueError(f"x: need a (n >= 5, d) array, got shape {x.shape}")
     n = x.shape[0]
+    if backend == "sklearn":
+        from sklearn.decomposition import PCA
+        from sklearn.manifold import TSNE
+
+        seed = int(rng.integers(2**31 - 1))
+        z = x - x.mean(axis=0)
+        if 0 < pca_dims < min(x.shape):
+            z = PCA(n_components=pca_dims, random_state=seed).fit_transform(x)
+        return TSNE(n_components=2, perplexity=min(perplexity, (n - 1) / 3), early_exaggeration=early_exaggeration,
+                    max_iter=max(n_iter, 250), learning_rate="auto" if learning_rate is None else learning_rate,
+                    init="pca", random_state=seed).fit_transform(z)
     z = pca(x, pca_dims)
     z = z / max(np.abs(z).max(), 1e-12)
     p = conditional_probabilities(z, min(perplexity, (n - 1) / 3))
@@ -167,17 +200,31 @@ def _r2(v: np.ndarray, pred: np.ndarray) -> float:
 
 def ridge_probe_r2(h: np.ndarray, v: np.ndarray, *, rng: np.random.Generator,
                    alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0),
-                   test_fraction: float = 0.3) -> float:
+                   test_fraction: float = 0.3, backend: str = "numpy") -> float:
     """R² on held-out points of a ridge regression from hidden states ``h`` (n, C) to ``v`` (n,).
 
     The penalty is chosen from ``alphas`` on a quarter of the training points, then refitted.
+    Features are standardised and the intercept is not penalised; ``backend="sklearn"`` fits
+    scikit-learn's ``Ridge`` on the same split.
     """
+    _check_backend(backend)
     n = h.shape[0]
     perm = rng.permutation(n)
     n_test = max(1, int(round(test_fraction * n)))
     test, train = perm[:n_test], perm[n_test:]
     n_val = max(1, train.size // 4)
     fit, val = train[n_val:], train[:n_val]
+
+    if backend == "sklearn":
+        from sklearn.linear_model import Ridge
+
+        def fitted(a: float, idx: np.ndarray):
+            mu, sd = h[idx].mean(0), h[idx].std(0) + 1e-8
+            model = Ridge(alpha=a).fit((h[idx] - mu) / sd, v[idx])
+            return lambda j: model.predict((h[j] - mu) / sd)
+
+        best_sk = max(alphas, key=lambda a: _r2(v[val], fitted(a, fit)(val)))
+        return _r2(v[test], fitted(best_sk, train)(test))
 
     def predict(coef, mu, sd, idx):
         return np.c_[(h[idx] - mu) / sd, np.ones(idx.size)] @ coef
@@ -186,8 +233,15 @@ def ridge_probe_r2(h: np.ndarray, v: np.ndarray, *, rng: np.random.Generator,
     return _r2(v[test], predict(*_ridge_fit(h[train], v[train], best), test))
 
 
-def knn_smoothness(y: np.ndarray, v: np.ndarray, k: int = 10) -> float:
+def knn_smoothness(y: np.ndarray, v: np.ndarray, k: int = 10, *, backend: str = "numpy") -> float:
     """Pearson correlation between each point's value and the mean value of its k nearest neighbours."""
+    _check_backend(backend)
+    if backend == "sklearn":
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(n_neighbors=k + 1).fit(y).kneighbors(y, return_distance=False)
+        nn = np.array([[j for j in row if j != i][:k] for i, row in enumerate(nn)])
+        return float(np.corrcoef(v, v[nn].mean(1))[0, 1])
     d = _sq_distances(y)
     np.fill_diagonal(d, np.inf)
     nn = np.argpartition(d, k, axis=1)[:, :k]
@@ -248,6 +302,7 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
     from chess_exp.data.tokenizers import get_tokenizer
     from chess_exp.model.gpt import load_model
 
+    _check_backend(cfg.backend)  # before any work
     run_dir = _cli.start_run(out, cfg)
     torch.set_num_threads(cfg.threads)
     model, meta = load_model(cfg.checkpoint, device=cfg.device, tokenizer=cfg.tokenizer, step=cfg.step)
@@ -262,7 +317,8 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
     if progress:
         print(f"t-SNE of {h.shape[0]} x {h.shape[1]} ({cfg.n_iter} iterations)...", file=sys.stderr)
     y = tsne(h, rng=rng, perplexity=cfg.perplexity, n_iter=cfg.n_iter, pca_dims=cfg.pca_dims,
-             progress=progress)
+             progress=progress, backend=cfg.backend)
+    be = cfg.backend
     value = np.array([p["value_white"] for p in positions])
     length = np.array([p["game_length"] for p in positions])
     ply = np.array([p["ply"] for p in positions])
@@ -274,17 +330,17 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
         "hidden_size": int(h.shape[1]), "model": {"checkpoint": cfg.checkpoint, "step": meta.get("step"),
                                                    "tokenizer": meta["tokenizer"]},
         "colour": "White's expected score from the data's [%eval] (lichess server Stockfish), lichess WDL",
-        "ridge_probe_r2": {"turn_white": ridge_probe_r2(h, turn.astype(float), rng=rng),
-                           "value_white": ridge_probe_r2(h, value, rng=rng),
-                           "value_mover": ridge_probe_r2(h, mover_value, rng=rng),
-                           "decidedness_abs": ridge_probe_r2(h, decided, rng=rng),
-                           "game_length": ridge_probe_r2(h, length.astype(float), rng=rng),
-                           "ply": ridge_probe_r2(h, ply.astype(float), rng=rng)},
-        "knn10_corr_in_map": {"value_white": knn_smoothness(y, value), "value_mover": knn_smoothness(y, mover_value),
-                              "decidedness_abs": knn_smoothness(y, decided),
-                              "turn_white": knn_smoothness(y, turn.astype(float)),
-                              "game_length": knn_smoothness(y, length.astype(float)),
-                              "ply": knn_smoothness(y, ply.astype(float))},
+        "ridge_probe_r2": {"turn_white": ridge_probe_r2(h, turn.astype(float), rng=rng, backend=be),
+                           "value_white": ridge_probe_r2(h, value, rng=rng, backend=be),
+                           "value_mover": ridge_probe_r2(h, mover_value, rng=rng, backend=be),
+                           "decidedness_abs": ridge_probe_r2(h, decided, rng=rng, backend=be),
+                           "game_length": ridge_probe_r2(h, length.astype(float), rng=rng, backend=be),
+                           "ply": ridge_probe_r2(h, ply.astype(float), rng=rng, backend=be)},
+        "knn10_corr_in_map": {"value_white": knn_smoothness(y, value, backend=be), "value_mover": knn_smoothness(y, mover_value, backend=be),
+                              "decidedness_abs": knn_smoothness(y, decided, backend=be),
+                              "turn_white": knn_smoothness(y, turn.astype(float), backend=be),
+                              "game_length": knn_smoothness(y, length.astype(float), backend=be),
+                              "ply": knn_smoothness(y, ply.astype(float), backend=be)},
         "corr_game_length_vs_decidedness": float(np.corrcoef(length, decided)[0, 1]),
     }
     # control: the same architecture, randomly initialised (is the structure learned?)
@@ -296,7 +352,7 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
     targets = {"turn_white": turn.astype(float), "value_white": value, "value_mover": mover_value, "decidedness_abs": decided,
                "game_length": length.astype(float), "ply": ply.astype(float)}
     results["ridge_probe_r2_random_init_control"] = {
-        k: ridge_probe_r2(h0, v, rng=np.random.default_rng(cfg.seed)) for k, v in targets.items()}
+        k: ridge_probe_r2(h0, v, rng=np.random.default_rng(cfg.seed), backend=be) for k, v in targets.items()}
     np.savez_compressed(run_dir / "embedding.npz", y=y, value_white=value, game_length=length, ply=ply,
                         turn_white=turn)
     _cli.write_json(run_dir / "results.json", results)

@@ -62,3 +62,36 @@ def test_hidden_for_matches_a_direct_forward(name):
     for k, p in enumerate(positions):
         direct = model.hidden_states(torch.tensor([tok.prefix(sans[:p["ply"]])]))[0, -1].numpy()
         assert np.allclose(h[k], direct, atol=1e-5)
+
+
+# --- the optional scikit-learn backend -----------------------------------------------------------
+
+def test_sklearn_backend_separates_clusters_and_agrees_with_numpy_on_probes():
+    pytest.importorskip("sklearn")
+    x, labels = _blobs()
+    y = T.tsne(x, rng=np.random.default_rng(1), perplexity=15, n_iter=500, backend="sklearn")
+    d = ((y[:, None] - y[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert y.shape == (160, 2) and (labels[d.argmin(1)] == labels).mean() == 1.0
+    y2 = T.tsne(x, rng=np.random.default_rng(1), perplexity=15, n_iter=500, backend="sklearn")
+    assert np.allclose(y, y2)  # seeded from rng
+    # the closed-form ridge probe and brute-force neighbours give the reference implementations' answers
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(400, 12))
+    v = h @ rng.normal(size=12) + rng.normal(size=400)
+    r_np = T.ridge_probe_r2(h, v, rng=np.random.default_rng(3))
+    r_sk = T.ridge_probe_r2(h, v, rng=np.random.default_rng(3), backend="sklearn")
+    assert r_sk == pytest.approx(r_np, abs=1e-6) and 0.8 < r_np < 0.98
+    pts, vals = rng.normal(size=(300, 2)), rng.normal(size=300)
+    assert T.knn_smoothness(pts, vals, backend="sklearn") == pytest.approx(T.knn_smoothness(pts, vals), abs=1e-12)
+
+
+def test_backend_errors_are_one_clear_line(monkeypatch):
+    x, _ = _blobs()
+    with pytest.raises(ValueError, match="backend: must be one of numpy, sklearn"):
+        T.tsne(x, rng=np.random.default_rng(0), backend="opentsne")
+    monkeypatch.setitem(__import__("sys").modules, "sklearn", None)  # as if scikit-learn were not installed
+    with pytest.raises(ValueError, match=r"needs scikit-learn.*\.\[analysis\]"):
+        T.tsne(x, rng=np.random.default_rng(0), backend="sklearn")
+    with pytest.raises(ValueError, match="needs scikit-learn"):
+        T.run_tsne(T.TsneConfig(checkpoint="does-not-exist", backend="sklearn"), "unused-out-dir", progress=False)
