@@ -167,8 +167,9 @@ def split_pgn_games(chunk: bytes) -> list[bytes]:
     python-chess reads that game's moves but drops its headers, its headers are kept here). Lines
     starting with ``%`` are ignored. A headerless game comes out as ``b"\n\n" + movetext``.
     """
-    chunk = chunk.lstrip(b" \t\n")
+    chunk = chunk.strip(b" \t\n")
     pieces = chunk.split(b"\n\n[")
+    percent = b"\n%" in chunk  # escape lines are rare: checked per game only when the chunk has one
     games: list[bytes] = []
     pending = b""  # header-only pieces wait for their movetext (a blank line between headers)
     for k, piece in enumerate(pieces):
@@ -180,11 +181,13 @@ def split_pgn_games(chunk: bytes) -> list[bytes]:
         head, sep, movetext = piece.partition(b"\n\n")
         if (sep and head.startswith(b"[") and head.count(b"\n") == head.count(b"\n[")
                 and b"\n\n" not in movetext and b"\n[" not in movetext and not movetext.startswith((b"[", b"%"))
-                and b"\n%" not in movetext and b"\n%" not in head and movetext.strip()):
+                and movetext and not movetext.isspace() and not (percent and b"\n%" in piece)):
             games.append(piece.rstrip(b" \t\n"))  # the common layout: headers, blank line, movetext
             continue
-        if k + 1 < len(pieces) and not piece.endswith(b"\n") and _headers_only(piece):
-            # one blank line between header lines: python-chess reads on in the same header block
+        if (k + 1 < len(pieces) and not piece.endswith(b"\n") and not pieces[k + 1].startswith(b"Event ")
+                and _headers_only(piece)):
+            # one blank line between header lines: python-chess reads on in the same header block (but
+            # headers cut short and followed by a new game's [Event ...] stay a game of their own)
             pending = piece
             continue
         games.extend(_split_lines(piece))

@@ -415,6 +415,22 @@ def _pgn_record(raw: bytes, filters: "Filters | None" = None) -> _Record:
         raise Malformed("bad_header", "a game does not start with a header line")
     if not movetext.strip():  # e.g. a file cut inside the last game's headers
         raise Malformed("truncated", "headers without movetext")
+    passed = False
+    if filters is not None and head:
+        # header-first: the few tags the filters need, read before the block is validated and the
+        # moves parsed (most games of a capped run stop here)
+        hr = _pgn.header_value(head, b"Result")
+        if hr in _STR_RESULTS:
+            try:
+                we, be = _elo(_pgn.header_value(head, b"WhiteElo")), _elo(_pgn.header_value(head, b"BlackElo"))
+            except Malformed:
+                pass  # the full check below names the problem
+            else:
+                reason = filters.reason(we, be, _STR_RESULTS[hr], None,
+                                        lambda tag, col: _bytes_header(lambda k: _pgn.header_value(head, k), tag))
+                if reason is not None:
+                    raise _Filtered(reason)
+                passed = True
     headers: bytes | dict[bytes, bytes]
     if not head:  # a game without headers (python-chess reads these too)
         headers, get = {}, (lambda key: None)
@@ -430,7 +446,7 @@ def _pgn_record(raw: bytes, filters: "Filters | None" = None) -> _Record:
     if header_result is not None and header_result not in _STR_RESULTS:
         raise Malformed("bad_header", "unknown Result")
     white_elo, black_elo = _elo(get(b"WhiteElo")), _elo(get(b"BlackElo"))
-    if filters is not None and header_result is not None:
+    if filters is not None and header_result is not None and not passed:
         reason = filters.reason(white_elo, black_elo, _STR_RESULTS[header_result], None,
                                 lambda tag, col: _bytes_header(get, tag))
         if reason is not None:
