@@ -73,12 +73,21 @@ def test_a_relative_upward_import_between_chess_stages_fails(tmp_path):
 
 
 @pytest.mark.parametrize("src, text", [
-    ("theory/prop.py", "import sims\n"),                                       # theory -> sims
-    ("chess_exp/analysis/favor.py", "from chess_exp.experts import panel\n"),  # analysis -> experts
+    ("theory/prop.py", "import sims\n"),     # theory -> sims
+    ("sims/__init__.py", "import theory\n"),  # sims -> theory
 ])
 def test_a_sideways_import_within_a_layer_fails(tmp_path, src, text):
     rc, problems = run(make_repo(tmp_path, {src: text}))
     assert rc == 1 and len(problems) == 1 and "sideways import" in problems[0]
+
+
+def test_analysis_may_import_experts_but_not_the_reverse(tmp_path):
+    ok = {"chess_exp/experts/panel.py": "import chess_exp.play.engines\n",
+          "chess_exp/analysis/favor.py": "from chess_exp.experts import panel, panel\n"}
+    assert run(make_repo(tmp_path / "ok", ok)) == (0, [])
+    bad = {"chess_exp/experts/panel.py": "from chess_exp.analysis import favor\n"}
+    rc, problems = run(make_repo(tmp_path / "bad", bad))
+    assert rc == 1 and len(problems) == 1 and "upward import" in problems[0]
 
 
 def test_import_module_with_a_literal_counts(tmp_path):
