@@ -33,12 +33,15 @@ __all__ = ["TranscendenceResult", "check_transcendence", "critical_temperature",
 MARGIN_TOL = 1e-12
 
 
-def _scaled_tol(tol: object, reward: object) -> float:
-    """``tol * max|r|`` after checking both (the reward's scale makes the tolerance unit-free)."""
-    tol = _v.tolerance("tol", tol)
+def _setting(experts: object, reward: object, tol: object) -> tuple[np.ndarray, float]:
+    """The validated experts, and ``tol * max|r|`` (the reward's scale makes the tolerance unit-free)."""
+    e = _validate_experts(experts)
     r = _v.as_array("reward", reward, ndim=2)
     _v.check_finite("reward", r)
-    return tol * float(np.max(np.abs(r)))
+    if e.shape[1:] != r.shape:
+        raise ValueError(f"experts: shape {e.shape} does not agree with reward {r.shape} "
+                         f"(expected (k, {r.shape[0]}, {r.shape[1]}))")
+    return e, _v.tolerance("tol", tol) * float(np.max(np.abs(r)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,7 +115,7 @@ def check_transcendence(experts: object, reward: object, test_dist: object, *,
     >>> check_transcendence(experts, [[0, 1, 0]], [1.0], temperature=1).holds
     False
     """
-    e = _validate_experts(experts)
+    e, tol = _setting(experts, reward, tol)
     taus, scalar = _v.temperatures(temperature)
     if not scalar:
         raise ValueError("temperature: check_transcendence takes one temperature; "
@@ -120,7 +123,6 @@ def check_transcendence(experts: object, reward: object, test_dist: object, *,
     tau = float(taus[0])
     mode = _v.mode(mode)
     atol = _v.tolerance("atol", atol)
-    tol = _scaled_tol(tol, reward)
     predictor = temper(mixture(e, input_dists, weights), tau, mode=mode, atol=atol)
     expert_rewards = np.asarray(expected_reward(e, reward, test_dist), dtype=float)
     predictor_reward = float(expected_reward(predictor, reward, test_dist))
@@ -180,7 +182,7 @@ def critical_temperature(experts: object, reward: object, test_dist: object, *,
     >>> round(critical_temperature(experts, [[0, 1, 0]], [1.0]), 6)  # 0.4 = (0.4^(1/t)) / (0.4^(1/t) + 2*0.3^(1/t))
     1.0
     """
-    e = _validate_experts(experts)
+    e, tol = _setting(experts, reward, tol)
     tau_min = _v.tolerance("tau_min", tau_min)
     tau_max = _v.tolerance("tau_max", tau_max)
     if not 0 < tau_min < tau_max:
@@ -194,7 +196,6 @@ def critical_temperature(experts: object, reward: object, test_dist: object, *,
     if rtol < 4 * np.finfo(float).eps:
         raise ValueError(f"rtol: must be at least 4 machine epsilons ({4 * np.finfo(float).eps:.3g}), got {rtol!r}")
     mode = _v.mode(mode)
-    tol = _scaled_tol(tol, reward)
     f_hat = mixture(e, input_dists, weights)
     best = float(np.max(expected_reward(e, reward, test_dist)))
 

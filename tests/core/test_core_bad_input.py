@@ -96,6 +96,13 @@ def test_complex_input_is_refused_not_truncated():
         tr.expected_reward(Q, R, P.astype(complex))
 
 
+def test_experts_that_disagree_with_the_reward_are_named():
+    """Rows that sum to one but have an extra output: the error names experts, not an inner 'policy'."""
+    for f in (tr.check_transcendence, tr.critical_temperature):
+        with pytest.raises(ValueError, match=r"^experts: shape \(1, 1, 3\) does not agree with reward"):
+            f([[[0.0, 1.0, 0.0]]], [[0.0, 1.0]], [1.0])
+
+
 def test_empirical_policy_with_no_samples_is_an_error():
     for x, y in (([], []), (np.array([], dtype=np.int64), np.array([], dtype=np.int64))):
         with pytest.raises(ValueError, match="^x, y: no samples"):
@@ -146,8 +153,8 @@ def _corrupt(arr: np.ndarray, how: str, rng: np.random.Generator) -> np.ndarray:
         return arr + 1e-3j
     elif how == "row_sum":
         arr[idx] += 0.25
-    elif how == "shape":
-        return np.concatenate([arr, arr[..., :1]], axis=-1)
+    elif how == "shape":              # an extra zero entry: rows still sum to one, only the shape is wrong
+        return np.concatenate([arr, np.zeros_like(arr[..., :1])], axis=-1)
     return arr
 
 
