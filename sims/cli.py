@@ -53,8 +53,11 @@ def main(args: argparse.Namespace) -> int:
     # Every argument is checked before anything is written.
     module = get_sweep(args.name)
     cfg = apply_overrides(module.PRESETS[args.preset], overrides)
-    module.validate(cfg)
-    make_tasks(module.grid(cfg), cfg.n_seeds, cfg.seed)       # n_seeds, seed, empty grid axes
+    try:
+        module.validate(cfg)
+        make_tasks(module.grid(cfg), cfg.n_seeds, cfg.seed)   # n_seeds, seed, empty grid axes
+    except ValueError as exc:
+        raise UsageError(_as_option(str(exc), cfg)) from None
     try:
         resolve_workers(args.workers)
     except ValueError:
@@ -70,3 +73,13 @@ def main(args: argparse.Namespace) -> int:
           f"-> {out.run_dir / 'results.csv'}")
     print(json.dumps(out.summary, indent=1))
     return 0
+
+
+def _as_option(message: str, cfg: object) -> str:
+    """``"ks must be ..."`` -> ``"--ks must be ..."`` when the message starts with a config field."""
+    import dataclasses
+    import re
+
+    head = re.match(r"[A-Za-z_]\w*", message)
+    names = {f.name for f in dataclasses.fields(cfg)} if dataclasses.is_dataclass(cfg) else set()
+    return f"--{message}" if head and head.group(0) in names else message
