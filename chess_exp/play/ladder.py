@@ -15,7 +15,7 @@ plays the engine moves meanwhile. The run directory gets
   interrupted run resumes from them),
 - ``results.json``: per temperature, the paper's sequential Glicko-2 (rating, RD, +-2 RD band),
   the order-free MLE Elo with its 95% interval, W/D/L per level, illegal-attempt rate, forfeits,
-- ``results.md``: the same as a table, and ``rating_temperature.png`` (Figure 1's form).
+- ``results.md``: the same as a table, and ``rating_temperature.png``/``.pdf`` (Figure 1's form).
 
 Across machines: ``--shard i/N`` plays game ``j`` of the (temperature, level, game) grid when
 ``j % N == i``; ``transcendence chess eval merge --out DIR SHARD_DIR...`` combines finished shards
@@ -241,7 +241,8 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     grid = eval_specs(config, model_name=model_name, headers=headers)
     specs = shard_specs(grid, config.shard)
     player = ModelPlayer(model, tokenizer, policy=config.policy, mode=config.mode,
-                         temperature={_model_key(t): t for t in config.temperatures}, name=model_name)
+                         temperature={_model_key(t): t for t in config.temperatures}, name=model_name,
+                         cache_games=max(256, config.in_flight))  # every game in flight keeps its prompt
     match = MatchConfig(max_moves=config.max_moves, adjudicate=config.adjudicate, in_flight=config.in_flight)
     with StockfishPool(config.engines, config.stockfish, limit=limit, skill=config.skill) as pool:
         # Stockfish answers before anything is written
@@ -282,7 +283,8 @@ def _write_results(out: Path, results: dict[str, Any]) -> None:
 
 def plot_bands(series: dict[str, dict[str, Any]] | dict[str, list[tuple[float, dict[str, Any]]]], path: Path, *,
                xlabel: str, title: str, cap: float | None = None, categorical: bool = False) -> Path:
-    """Rating with its 95% band: Glicko-2 +-2 RD (left) and the MLE Elo interval (right).
+    """Rating with its 95% band: Glicko-2 +-2 RD (left) and the MLE Elo interval (right); ``path``
+    (PNG) and the same name with ``.pdf``.
 
     ``series``: label -> a results row (one point per label, ``categorical``: the labels are the x
     ticks), or label -> [(x, row), ...] (one line per label)."""
@@ -320,8 +322,9 @@ def plot_bands(series: dict[str, dict[str, Any]] | dict[str, list[tuple[float, d
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=130)
+    for fmt in ("png", "pdf"):
+        with atomic_open(path.with_suffix(f".{fmt}"), "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=130)
     plt.close(fig)
     return path
 

@@ -156,13 +156,14 @@ class ModelPlayer:
     at several temperatures in one batch). The game's SAN history (checks and mates included) is the
     prompt, as in training; prompts longer than the context are cropped on the left.
     ``use_cache=True`` keeps each game's prompt in the KV cache between its moves (freed by
-    :meth:`game_over`); ``False`` is a cache of size 0 for the exact policy (the same numbers) and
+    :meth:`game_over`; at most ``cache_games`` games, least recently used dropped first); ``False``
+    is a cache of size 0 for the exact policy (the same numbers) and
     nanoGPT's re-run-everything loop for the sampled one (the reference).
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, policy: Literal["exact", "sampled"] = "exact",
                  temperature: float | Mapping[str, float] = 1.0, mode: str = "logit", attempts: int = 5,
-                 max_chars: int = 10, use_cache: bool = True, name: str = "model") -> None:
+                 max_chars: int = 10, use_cache: bool = True, cache_games: int = 256, name: str = "model") -> None:
         if policy not in ("exact", "sampled"):
             raise ValueError(f"policy={policy!r}: must be 'exact' or 'sampled'")
         if policy == "sampled" and getattr(tokenizer, "name", "char") != "char":
@@ -184,7 +185,7 @@ class ModelPlayer:
         self.max_chars = max_chars
         self.use_cache = use_cache
         self.name = name
-        self.prefix_cache = (PrefixCache(model, max_games=256 if use_cache else 0)
+        self.prefix_cache = (PrefixCache(model, max_games=cache_games if use_cache else 0)
                              if model is not None else None)
 
     def game_over(self, game_id: str) -> None:

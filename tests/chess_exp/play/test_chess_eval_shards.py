@@ -96,7 +96,7 @@ def test_rating_against_training_step(tmp_path: Path, stockfish_path: str) -> No
     for p in summary["points"]:
         assert p["games"] == 2 and p["glicko2"]["lo"] < p["glicko2"]["rating"] < p["glicko2"]["hi"]
         assert Path(p["dir"]).name == f"step-{p['step']:07d}"
-    assert (out / "rating_step.png").stat().st_size > 0
+    assert (out / "rating_step.png").stat().st_size > 0 and (out / "rating_step.pdf").stat().st_size > 0
     assert "| 300 | 0 | 2 |" in (out / "rating_step.md").read_text()
     # finished eval directories are read as they are (nothing replayed)
     before = (out / "step-0000100" / "games.jsonl").read_text()
