@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # CI runs the tests on 2 cores; pytest-xdist spreads the suite over them.
 TEST_WORKERS ?= 2
 
-.PHONY: demo test test-long lint bench stockfish setup clean
+.PHONY: demo test test-long lint bench gpu-check stockfish setup clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/core.py
+
+# The GPU training path (paper_50m, bf16 + torch.compile vs float32): needs CUDA, exits 2 without it.
+gpu-check: setup
+	bash scripts/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

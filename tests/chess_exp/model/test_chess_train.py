@@ -419,3 +419,27 @@ def test_preemption_signal_writes_a_checkpoint_and_exits_cleanly(data_dir, tmp_p
     assert status["status"] == "preempted"
     _, meta = load_model(run)
     assert meta["step"] == status["step"] == max(r["step"] for r in records(run, "train"))
+
+
+# ----------------------------------------------------------------------------- scripts/gpu_check.sh
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_gpu_check_fails_fast_without_cuda(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path / "gpu"), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh")], env=env, capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and "no CUDA device is usable" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "gpu").exists()
+
+
+@pytest.mark.long
+def test_gpu_check_plumbing_on_cpu(tmp_path):
+    """The script end to end on a CPU with the tiny preset: data, two runs, summary.json, exit 0."""
+    env = {**os.environ, "OUT": str(tmp_path / "gpu"), "PYTHON": sys.executable, "PRESET": "tiny",
+           "COMPILE": "false", "ALLOW_CPU": "1", "STEPS": "30", "GAMES": "300"}
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh")], env=env, capture_output=True,
+                          text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "gpu" / "summary.json").read_text())
+    assert summary["bf16"]["tok_per_s"] > 0 and summary["final_val_loss_rel_gap"] < 0.02
+    assert "gpu-check: OK" in proc.stdout
