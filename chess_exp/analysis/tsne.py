@@ -250,6 +250,24 @@ def knn_smoothness(y: np.ndarray, v: np.ndarray, k: int = 10, *, backend: str = 
 
 # ------------------------------------------------------------------------------------ run ---------
 
+def plies_fitting(tokenizer, sans: tuple[str, ...] | list[str], block_size: int) -> int:
+    """The number of plies ``i`` (0 <= i < n) whose prefix ``tokenizer.prefix(sans[:i])`` fits in ``block_size`` tokens.
+
+    Prefix lengths grow with ``i`` (one token per ply for ``move``, several for ``char``), so this is a
+    bisection; positions past the model's context would need cropping, which changes the hidden state.
+    """
+    lo, hi = 0, len(sans)  # invariant: prefix(sans[:lo]) fits (the empty game does), or lo == 0
+    if len(tokenizer.prefix(tuple(sans[:0]))) > block_size:
+        return 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(tokenizer.prefix(tuple(sans[:mid]))) <= block_size:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo + 1 if lo < len(sans) else len(sans)
+
+
 def collect_positions(cfg: TsneConfig, tokenizer, block_size: int, *, rng: np.random.Generator) -> list[dict]:
     from chess_exp.data.readers import split_of
 
@@ -257,7 +275,7 @@ def collect_positions(cfg: TsneConfig, tokenizer, block_size: int, *, rng: np.ra
     for game in iter_games(cfg.data or None, keep_evals=True):
         if split_of(game.game_id, cfg.val_fraction) != "val" or (cfg.cap and not in_cap(game, cfg.cap)):
             continue
-        n = min(len(game.sans), block_size - 1)
+        n = plies_fitting(tokenizer, game.sans, block_size - 1)  # one token short of the context, as always
         plies = [i for i in range(cfg.min_ply, n) if i >= 1 and game.evals[i - 1] is not None]
         if not plies:
             continue

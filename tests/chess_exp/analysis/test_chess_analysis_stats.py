@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from chess_exp.analysis.stats import (bootstrap_mean, cluster_bootstrap_mean, entropy_bits,
-                                      paired_bootstrap_means)
+from chess_exp.analysis.stats import bootstrap_mean, cluster_bootstrap_mean, entropy_bits, paired_bootstrap_means
 
 
 def reference_percentile(v, rng, n_boot, level=0.95, w=None, chunk=None):

@@ -95,3 +95,16 @@ def test_backend_errors_are_one_clear_line(monkeypatch):
         T.tsne(x, rng=np.random.default_rng(0), backend="sklearn")
     with pytest.raises(ValueError, match="needs scikit-learn"):
         T.run_tsne(T.TsneConfig(checkpoint="does-not-exist", backend="sklearn"), "unused-out-dir", progress=False)
+
+
+@pytest.mark.parametrize("name", ["move", "char"])
+def test_plies_fitting_keeps_every_prefix_inside_the_context(name):
+    tok = get_tokenizer(name)
+    sans = tuple("e4 e5 Nf3 Nc6 Bb5 a6 Ba4 Nf6 O-O Be7 Re1 b5 Bb3 d6 c3 O-O h3 Nb8 d4 Nbd7".split())
+    for budget in (1, 5, 17, 40, 63, 500):
+        n = T.plies_fitting(tok, sans, budget)
+        lengths = [len(tok.prefix(sans[:i])) for i in range(len(sans))]  # counted directly
+        assert n == sum(1 for L in lengths if L <= budget)  # lengths only grow, so this is a prefix
+    # the move tokenizer: one start token plus one per ply
+    if name == "move":
+        assert T.plies_fitting(tok, sans, 10) == 10
