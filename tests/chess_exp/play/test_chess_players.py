@@ -311,3 +311,12 @@ def test_no_cache_is_a_cache_of_size_zero() -> None:
     (m2, p2), = plain.distributions([request])
     assert m1 == m2 and np.array_equal(p1, p2)
     assert plain.prefix_cache.entries == {} and set(cached.prefix_cache.entries) == {"g"}
+
+
+@given(st.lists(st.integers(1, 600), min_size=0, max_size=60), st.integers(1, 5000))
+def test_length_groups_respect_the_token_budget(lengths: list[int], budget: int) -> None:
+    """Invariant: with max_tokens, a group of two or more pads to at most the budget; still a partition."""
+    groups = length_groups(lengths, max_tokens=budget)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    for group in groups:
+        assert len(group) == 1 or max(lengths[i] for i in group) * len(group) <= budget
