@@ -62,7 +62,7 @@ from chess_exp.model.checkpoints import (
 )
 from chess_exp.model.gpt import GPT, GPTConfig
 from transcendence.config import apply_overrides, config_to_dict, write_run_metadata
-from transcendence.io import atomic_write_json
+from transcendence.io import atomic_write_json, atomic_write_text
 
 __all__ = ["TrainConfig", "PRESETS", "train", "load_split", "get_batch", "next_move_accuracy",
            "legal_move_accuracy", "evaluate_run", "estimate_losses", "train_step", "plan_batch",
@@ -317,7 +317,9 @@ def _legal_move_accuracy(model: GPT, tokenizer: Any, games: list[list[str]],
             scores = score_continuations(model, prefixes, candidates)
             correct += sum(int(np.argmax(sc)) == t for sc, t in zip(scores, truth))
             total += len(truth)
-            prefixes.clear(), candidates.clear(), truth.clear()
+            prefixes.clear()
+            candidates.clear()
+            truth.clear()
 
     if tokenizer.name == "move":  # one token per move: a single causal pass per game gives the same
         T = model.config.block_size
@@ -509,7 +511,8 @@ class MetricsLog:
     """``metrics.jsonl`` (one JSON record per line, rank 0 only), optionally mirrored to a sink."""
 
     def __init__(self, path: Path, *, enabled: bool, sink: str = "none", run_config: Any = None) -> None:
-        self.path, self.enabled, self._sink, self._writer = path, enabled, sink, None
+        self.path, self.enabled, self._sink = path, enabled, sink
+        self._writer: Any = None  # a tensorboard SummaryWriter or a wandb run
         if enabled and sink == "tensorboard":
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -540,7 +543,7 @@ class MetricsLog:
                 continue  # a line cut by a crash
             if record.get("step", 0) < step or (record.get("step") == step and record.get("kind") == "train"):
                 kept.append(line)
-        self.path.write_text("".join(line + "\n" for line in kept))
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:

@@ -443,3 +443,18 @@ def test_gpu_check_plumbing_on_cpu(tmp_path):
     summary = json.loads((tmp_path / "gpu" / "summary.json").read_text())
     assert summary["bf16"]["tok_per_s"] > 0 and summary["final_val_loss_rel_gap"] < 0.02
     assert "gpu-check: OK" in proc.stdout
+
+
+def test_metrics_are_mirrored_to_a_wandb_run(data_dir, tmp_path, monkeypatch):
+    """The sink gets every numeric field of every record (a stand-in for the wandb module)."""
+    import types
+    logged: list[tuple[dict, int]] = []
+    state = {"finished": False}
+    run_obj = types.SimpleNamespace(log=lambda d, step: logged.append((d, step)),
+                                    finish=lambda: state.update(finished=True))
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=lambda **kw: run_obj))
+    run = train(tiny(data_dir, tmp_path / "run", max_iters=4, eval_interval=4, log_interval=2,
+                     eval_acc_games=0, log_sink="wandb"))
+    assert [step for _, step in logged] == [r["step"] for r in map(json.loads,
+                                                                  (run / "metrics.jsonl").read_text().splitlines())]
+    assert logged[1][0]["train/loss"] == records(run, "train")[0]["loss"] and state["finished"]
