@@ -141,6 +141,11 @@ def test_bad_out_and_checkpoint_one_line_exit_2_nothing_written(tmp_path: Path,
                  "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--stockfish" in err and err.count("\n") == 1 and not (tmp_path / "sf").exists()
+    if not torch.cuda.is_available():
+        assert _run(["--checkpoint", str(ckpt), "--out", str(tmp_path / "cuda"), "--device", "cuda",
+                     "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "--device" in err and err.count("\n") == 1 and not (tmp_path / "cuda").exists()
     assert _run(["--out", str(tmp_path / "x")]) == 2
     assert "--checkpoint is required" in capsys.readouterr().err
     assert _run(["--checkpoint", str(ckpt), "--out", str(tmp_path / "x"), "--shard", "3/3"]) == 2
