@@ -181,8 +181,11 @@ def _upgrade_legacy_ids(out: Path, seed: int) -> None:
     for k, line in enumerate(lines):
         if not line.endswith("\n"):
             continue  # a torn last line: the game loop discards it
-        data = json.loads(line)
-        gid = str(data.get("game_id", ""))
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue  # not ours to judge here: the game loop reports a damaged line
+        gid = str(data.get("game_id", "")) if isinstance(data, dict) else ""
         if gid.startswith("t") and (data.get("headers") or {}).get("BaseSeed") == str(seed):
             data["game_id"] = f"s{seed}-{gid}"
             lines[k] = json.dumps(data, sort_keys=True) + "\n"
