@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads in our loop (default 1)")
     parser.add_argument("--baseline-threads", type=int, default=1,
                         help="torch threads in the baseline loop (default 1; 2 threads were >10x slower "
-                             "per forward on the shared machine, see BENCHMARKS.md)")
+                             "per forward on the shared machine, see docs/benchmarks.md)")
     parser.add_argument("--baseline-games", type=int, default=None,
                         help="games for the baseline (default: --games; it is slow)")
     parser.add_argument("--seed", type=int, default=0)

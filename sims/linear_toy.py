@@ -5,7 +5,7 @@ Inputs ``x ~ N(0, I_d)`` (d = 100), 10 classes, ground truth ``y*(x) = argmax_c 
 ``N(0, sigma**2)`` and answers ``argmax_c (W_j x)_c``. Each of the 10,000 training examples is
 labelled by a uniformly random expert. A linear softmax classifier ``softmax(W x)`` (no bias by
 default, like the ground truth) is fitted by minimising the mean cross-entropy with SciPy's L-BFGS
-(exact gradients; see the README section on linear_toy for why not torch). Test accuracy is the exact expected
+(exact gradients; see docs/sweeps.md, linear_toy, for why not torch). Test accuracy is the exact expected
 accuracy of temperature sampling on a fresh test set: ``transcendence.temper`` applied to the fitted
 class probabilities, in ``logit`` mode (``softmax(W x / tau)``, column ``model_accuracy``, what
 models do) and in the paper's ``prob`` mode (``softmax(f / tau)`` on the probabilities, column

@@ -5,7 +5,7 @@ move at a fixed search limit (the *oracle*) with probability 1 - eps, otherwise 
 legal move (Prop. 3 on chess), or a *biased* expert that is accurate in one class of positions and
 noisy elsewhere (Prop. 4 on chess). A panel (experts + weights) plays games against itself to make
 training data, and its exact ideal mixture, tempered, is a player whose rating can be measured
-directly. See the README section "Chess with synthetic experts whose policies are known".
+directly. See docs/synthetic-experts.md.
 """
 
 from chess_exp.experts.generate import GameRecord, generate_games, play_game, scan_pgn
