@@ -127,19 +127,29 @@ def sample_positions(source: str | Path, n: int, *, seed: int, min_ply: int = 0,
     return out
 
 
+_VISITS: dict[tuple, dict[str, int]] = {}
+
+
 def visit_counts(pgn: str | Path, keys: set[str], *, max_games: int | None = None) -> dict[str, int]:
-    """How often the games of ``pgn`` visit each position key in ``keys`` (the oracle's key)."""
+    """How often the games of ``pgn`` visit each position key in ``keys`` (the oracle's key).
+    The counts of a file are kept in memory for later calls in the same process."""
+    from collections import Counter
+
     from chess_exp.experts.oracle import position_key
 
-    counts = dict.fromkeys(keys, 0)
-    for g in _read_games(pgn, max_games):
-        board = chess.Board()
-        for san in g.sans:
-            k = position_key(board)
-            if k in counts:
-                counts[k] += 1
-            board.push_san(san)
-    return counts
+    path = Path(pgn)
+    memo = (str(path.resolve()), path.stat().st_mtime_ns, max_games)
+    if memo not in _VISITS:
+        counts: Counter = Counter()
+        for g in _read_games(path, max_games):
+            board = chess.Board()
+            for san in g.sans:
+                counts[position_key(board)] += 1
+                board.push_san(san)
+        _VISITS.clear()
+        _VISITS[memo] = dict(counts)
+    allc = _VISITS[memo]
+    return {k: allc.get(k, 0) for k in keys}
 
 
 # --- the dense instance ----------------------------------------------------------------------------

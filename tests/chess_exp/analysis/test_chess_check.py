@@ -227,3 +227,28 @@ def test_real_stockfish_noisy_identity_and_mixture_argmax(stockfish_path, tmp_pa
         assert rows[("mixture", 1.0)]["reward"] == pytest.approx(rows[("noisy-eps0.2", 1.0)]["reward"], abs=1e-12)
     assert (out / "results.md").read_text().count("| mixture |") >= 2
     assert (out / "r_vs_tau.png").stat().st_size > 1000
+
+
+def test_visit_counts_count_positions_of_the_training_games(tmp_path) -> None:
+    from chess_exp.experts.oracle import position_key
+
+    pgn = tmp_path / "train.pgn"
+    lines = [["e2e4", "e7e5"], ["e2e4", "c7c5"], ["d2d4", "d7d5"]]
+    with open(pgn, "w") as f:
+        for i, ucis in enumerate(lines):
+            g = chess.pgn.Game()
+            g.headers["Site"] = f"https://lichess.org/visit{i:03d}"
+            node = g
+            for u in ucis:
+                node = node.add_variation(chess.Move.from_uci(u))
+            f.write(str(g) + "\n\n")
+    start, after_e4 = chess.Board(), chess.Board()
+    after_e4.push_uci("e2e4")
+    after_e4_e5 = after_e4.copy()
+    after_e4_e5.push_uci("e7e5")  # the final position of a game is not "before a move": not counted
+    keys = {position_key(b) for b in (start, after_e4, after_e4_e5)}
+    counts = check.visit_counts(pgn, keys)
+    assert counts[position_key(start)] == 3
+    assert counts[position_key(after_e4)] == 2
+    assert counts[position_key(after_e4_e5)] == 0
+    assert check.visit_counts(pgn, keys, max_games=1)[position_key(after_e4)] == 1
