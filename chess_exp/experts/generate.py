@@ -93,7 +93,8 @@ def play_game(white: MovePolicy, black: MovePolicy, *, rng: np.random.Generator,
     rules = replace(EXPERT_RULES, max_moves=max_moves) if rules is None else rules
     spec = GameSpec(game_id=game_id, white="white", black="black", seed=seed, headers=dict(headers or {}))
     players: dict[str, Player] = {"white": PolicyPlayer(white), "black": PolicyPlayer(black)}
-    (record,) = run_games([Game(spec, rng=rng, board=board)], players, rules=rules, in_flight=1)
+    game = Game(spec, rng=rng, board=board, share_board=True)  # the policies only read the board
+    (record,) = run_games([game], players, rules=rules, in_flight=1)
     return record
 
 

@@ -343,9 +343,13 @@ class Game:
     their players from it first).
     """
 
-    def __init__(self, spec: GameSpec, *, rng: np.random.Generator, board: chess.Board | None = None) -> None:
+    def __init__(self, spec: GameSpec, *, rng: np.random.Generator, board: chess.Board | None = None,
+                 share_board: bool = False) -> None:
         self.spec = spec
         self.board = chess.Board() if board is None else board
+        # share_board: requests carry one board kept in step with the game's (O(1) per move instead of
+        # a copy of the whole move stack); for players that only read it, like the experts' policies
+        self._shared: chess.Board | None = self.board.copy() if share_board else None
         self.fen = None if board is None or board == chess.Board() else board.fen()
         self.sans: list[str] = []
         self.rng = rng
@@ -367,7 +371,8 @@ class Game:
         return self.spec.white if self.board.turn == chess.WHITE else self.spec.black
 
     def request(self) -> MoveRequest:
-        return MoveRequest(board=self.board.copy(), sans=tuple(self.sans), rng=self.rng,
+        board = self.board.copy() if self._shared is None else self._shared
+        return MoveRequest(board=board, sans=tuple(self.sans), rng=self.rng,
                            game_id=self.spec.game_id, player_key=self.player_key)
 
     def apply(self, choice: MoveChoice) -> None:
@@ -383,6 +388,12 @@ class Game:
                              f"{choice.move} in {self.board.fen()}")
         self.sans.append(self.board.san(choice.move))
         self.board.push(choice.move)
+        shared = self._shared
+        if shared is not None:
+            if len(shared.move_stack) == len(self.board.move_stack) - 1:
+                shared.push(choice.move)
+            else:  # the player left the shared board changed: start again from a copy
+                self._shared = self.board.copy()
 
     def check_end(self, rules: GameRules, adjudicator: Callable[[chess.Board], str] | None) -> bool:
         """Whether the game is over under ``rules`` (setting its result and termination)."""

@@ -287,3 +287,32 @@ def test_pgn_writer_styles() -> None:
     assert chess.pgn.read_game(io.StringIO(record_to_pgn(mate, style="lichess"))).headers["Termination"] == "Normal"
     with pytest.raises(ValueError, match="style"):
         record_to_pgn(record, style="fancy")  # type: ignore[arg-type]
+
+
+def test_shared_board_requests_cannot_corrupt_the_game() -> None:
+    """With ``share_board`` a player gets one board kept in step with the game; a player that leaves
+    it changed does not change the game (the loop keeps its own board and starts again from a copy)."""
+    from chess_exp.play.games import Game, run_games
+
+    class Vandal:
+        name = "vandal"
+
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def choose(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
+            out = []
+            for r in requests:
+                self.seen.append(len(r.board.move_stack))
+                move = RandomPlayer().play(r.board, rng=r.rng)
+                r.board.push(move)  # left on the board
+                out.append(MoveChoice(move=move))
+            return out
+
+    spec = _spec("g", "v", "v")
+    vandal = Vandal()
+    shared = run_games([Game(spec, rng=np.random.default_rng(4), share_board=True)], {"v": vandal},
+                       rules=MatchConfig(max_moves=10).rules)
+    copied = run_games([Game(spec, rng=np.random.default_rng(4))], {"v": Vandal()}, rules=MatchConfig(max_moves=10).rules)
+    assert shared[0].sans == copied[0].sans and shared[0].plies == 20
+    assert vandal.seen == list(range(20))  # every request showed the game's true position
