@@ -65,8 +65,12 @@ def _generate(args: argparse.Namespace) -> int:
     from chess_exp.experts.panel import get_panel
     try:
         panel = get_panel(args.panel)
-        if args.games < 0:
-            raise ValueError(f"--games must be >= 0, got {args.games}")
+        if args.games < 1:
+            raise ValueError(f"--games must be >= 1 (the number of games the file should hold), got {args.games}")
+        if args.workers < 0:
+            raise ValueError(f"--workers must be >= 0 (0: all cores), got {args.workers}")
+        if args.max_moves < 1:
+            raise ValueError(f"--max-moves must be >= 1, got {args.max_moves}")
         out = generate_games(panel, args.games, args.out, seed=args.seed, workers=args.workers or None,
                              cache_dir=args.cache or default_cache_dir(), stockfish=args.stockfish,
                              max_moves=args.max_moves, progress=not args.no_progress)

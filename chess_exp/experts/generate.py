@@ -152,7 +152,7 @@ def inspect_pgn(path: str | Path) -> PgnScan:
     if not path.exists():
         return PgnScan({}, 0, 0)
     if not path.is_file():
-        raise ForeignPGN(f"out: {path} is not a regular file; give a PGN file path")
+        raise ForeignPGN(f"--out {path} is not a regular file; give a PGN file path")
     data = path.read_bytes()
     text = data.decode("ascii", errors="replace")
     starts = [m.start() for m in _GAME_START.finditer(text)]
@@ -160,7 +160,7 @@ def inspect_pgn(path: str | Path) -> PgnScan:
     if head.strip():
         if not starts and _torn(head):  # a crash during the very first write
             return PgnScan({}, 0, len(data))
-        raise ForeignPGN(f"out: {path} holds text that `chess experts generate` did not write (it starts "
+        raise ForeignPGN(f"--out {path} holds text that `chess experts generate` did not write (it starts "
                          f"with {head[:40]!r}); the file was left untouched: give another --out")
     games: dict[int, dict[str, str]] = {}
     good_end = 0
@@ -171,12 +171,12 @@ def inspect_pgn(path: str | Path) -> PgnScan:
         if not ok:
             if k == len(starts) - 1 and _torn(chunk):
                 break  # a torn last game: cut on resume
-            raise ForeignPGN(f"out: {path} holds a game that `chess experts generate` did not write "
+            raise ForeignPGN(f"--out {path} holds a game that `chess experts generate` did not write "
                              f"(game {k + 1}, byte {a}: {chunk.splitlines()[0][:60]!r}); the file was left "
                              f"untouched: give another --out")
         index = int(headers["Round"])
         if index in games:
-            raise ForeignPGN(f"out: {path} holds game {index} twice (byte {a}); the file was left untouched: "
+            raise ForeignPGN(f"--out {path} holds game {index} twice (byte {a}); the file was left untouched: "
                              f"give another --out")
         games[index] = headers
         good_end = b
@@ -200,11 +200,11 @@ def check_resume(scan: PgnScan, panel: Panel, n_games: int, seed: int, path: str
         for key, value in want.items():
             if headers.get(key) != value:
                 raise ForeignPGN(
-                    f"out: {path} was generated with {flag[key]} {headers.get(key)!r} (game {index}) but this "
+                    f"--out {path} was generated with {flag[key]} {headers.get(key)!r} (game {index}) but this "
                     f"run asks for {value!r}; resume with the same --panel and --seed, or give another --out")
     extra = sorted(g for g in scan.games if g >= n_games)
     if extra:
-        raise ForeignPGN(f"out: {path} already holds {len(scan.games)} games (indices up to {max(scan.games)}), "
+        raise ForeignPGN(f"--out {path} already holds {len(scan.games)} games (indices up to {max(scan.games)}), "
                          f"more than --games {n_games}; nothing is removed: ask for --games "
                          f"{max(scan.games) + 1} or more, or give another --out")
 
@@ -253,6 +253,17 @@ def _run_sequential(panel: Panel, todo: list[int], seed: int, max_moves: int, ca
         _WORKER.clear()
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse (one line naming --out) an output under a file or in a directory that cannot be written."""
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"--out {out}: {ancestor} is a file, not a directory; give a path in a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: cannot write in {ancestor} (permission denied); give a writable path")
+
+
 def generate_games(panel: Panel, n_games: int, out: str | Path, *, seed: int = 0,
                    workers: int | None = None, cache_dir: str | Path | None = None,
                    stockfish: str | None = None, max_moves: int = MAX_MOVES, progress: bool = True,
@@ -278,8 +289,7 @@ def generate_games(panel: Panel, n_games: int, out: str | Path, *, seed: int = 0
     if max_moves < 1:
         raise ValueError(f"max_moves: must be >= 1, got {max_moves}")
     out = Path(out)
-    if out.parent.exists() and not out.parent.is_dir():
-        raise ValueError(f"out: {out.parent} is a file, not a directory; give a path in a directory")
+    _check_writable(out)
     scan = inspect_pgn(out)  # refuses a file this generator did not write, before anything is changed
     check_resume(scan, panel, n_games, seed, out)
     done = set(scan.games)

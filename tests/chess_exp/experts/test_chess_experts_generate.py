@@ -167,3 +167,19 @@ def test_broken_stockfish_is_one_line_exit_2_and_no_file(tmp_path: Path, capsys,
 
 def test_check_stockfish_accepts_the_real_one(stockfish_path: str) -> None:
     assert check_stockfish(stockfish_path) == stockfish_path
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--games", "0"], "--games"), (["--workers", "-3"], "--workers"), (["--max-moves", "0"], "--max-moves"),
+    (["--out", "{file}/g.pgn"], "--out"), (["--out", "{file}/deeper/g.pgn"], "--out"), (["--out", "{dir}"], "--out"),
+])
+def test_bad_arguments_are_one_line_exit_2(tmp_path: Path, capsys, args: list[str], needle: str) -> None:
+    a_file = tmp_path / "a_file.txt"
+    a_file.write_text("keep me\n")
+    (tmp_path / "a_dir").mkdir()
+    argv = ["--panel", "noisy3", "--games", "2", "--out", str(tmp_path / "out" / "g.pgn")]
+    argv += [a.format(file=a_file, dir=tmp_path / "a_dir") for a in args]
+    rc, err = _cli(capsys, *argv)
+    assert rc == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
+    assert a_file.read_text() == "keep me\n" and not (tmp_path / "out").exists()
+    assert list((tmp_path / "a_dir").iterdir()) == []
