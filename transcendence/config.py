@@ -19,15 +19,18 @@ Nested configs are reached with dots: ``--model.n_layer=4``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import subprocess
 import sys
 import types
 import typing
+from collections.abc import Iterable
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Iterable, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+from transcendence.io import atomic_write_json
 
 __all__ = ["apply_overrides", "config_to_dict", "config_from_dict", "parse_overrides",
            "write_run_metadata"]
@@ -178,10 +181,10 @@ def write_run_metadata(run_dir: str | os.PathLike[str], config: Any,
                        extra: dict[str, Any] | None = None) -> Path:
     """Write ``run_dir/config.json``: resolved config, command line, commit, versions and time.
 
-    Returns the path written. The write is atomic (temporary file, then rename).
+    Returns the path written. The write is atomic (:func:`transcendence.io.atomic_write_json`).
     """
+    from datetime import datetime
     from importlib import metadata
-    from datetime import datetime, timezone
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -197,12 +200,10 @@ def write_run_metadata(run_dir: str | os.PathLike[str], config: Any,
         "commit": _git_commit(),
         "python": platform.python_version(),
         "versions": versions,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if extra:
         record.update(extra)
     path = run_dir / "config.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, record, indent=2)
     return path
