@@ -307,3 +307,32 @@ def test_step_numbered_checkpoint_names(tmp_path, char_model):
     assert list(kept) == [1000, 2000] and kept[1000].name == "ckpt-0001000.pt"
     assert [read_checkpoint_step(p) for p in kept.values()] == [1000, 2000]  # the links kept the old files
     assert read_checkpoint_step(tmp_path) == 2500
+
+
+@pytest.mark.parametrize("command", [
+    ["chess", "eval", "--checkpoint", "{ckpt}", "--out", "{out}", "--tokenizer", "char", "--step", "7"],
+    ["chess", "favor", "--out", "{out}", "--checkpoint={ckpt}", "--tokenizer=char", "--step=7"],
+    ["chess", "tsne", "--out", "{out}", "--checkpoint={ckpt}", "--tokenizer=char", "--step=7"],
+])
+def test_commands_load_peer_checkpoints_through_the_one_loader_with_the_flags(tmp_path, char_model, monkeypatch,
+                                                                            capsys, command):
+    """eval, favor and tsne read a nanoGPT-layout checkpoint through ``checkpoints.load_model`` and pass
+    --tokenizer/--step to it (the command is stopped right after the model is loaded)."""
+    from chess_exp.model import checkpoints
+    from transcendence.cli import main
+    torch.save(_nanogpt_dict(char_model, prefix="_orig_mod."), tmp_path / "ckpt.pt")
+    real, seen = checkpoints.load_model, []
+
+    def load_then_stop(*args, **kwargs):
+        model, meta = real(*args, **kwargs)
+        seen.append((meta["tokenizer"], meta["step"], meta["format"]))
+        raise ValueError("stopped after loading")
+
+    monkeypatch.setattr(checkpoints, "load_model", load_then_stop)
+    argv = [a.format(ckpt=tmp_path / "ckpt.pt", out=tmp_path / "out") for a in command]
+    try:
+        rc = main(argv)
+    except SystemExit as exc:
+        rc = exc.code
+    assert rc == 2 and "stopped after loading" in capsys.readouterr().err
+    assert seen == [("char", 7, "nanogpt")]

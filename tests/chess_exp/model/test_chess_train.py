@@ -458,3 +458,51 @@ def test_metrics_are_mirrored_to_a_wandb_run(data_dir, tmp_path, monkeypatch):
     assert [step for _, step in logged] == [r["step"] for r in map(json.loads,
                                                                   (run / "metrics.jsonl").read_text().splitlines())]
     assert logged[1][0]["train/loss"] == records(run, "train")[0]["loss"] and state["finished"]
+
+
+def test_export_from_the_command_line(data_dir, tmp_path, capsys):
+    run = train(tiny(data_dir, tmp_path / "run", max_iters=2, eval_interval=2, eval_acc_games=0))
+    assert _main(["--out", str(run), "--export", str(tmp_path / "w.pt")]) == 0
+    exported, meta = load_model(tmp_path / "w.pt")
+    assert meta["step"] == 2 and meta["tokenizer"] == "move" and meta["format"] == "weights"
+    assert _main(["--out", str(tmp_path / "nothing"), "--export", str(tmp_path / "x.pt")]) == 2
+    assert "nothing does not exist" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+
+
+def _resume_check_worker(rank: int, world: int, port: int, outs: list[str], data: str, result: str) -> None:
+    import dataclasses
+
+    import torch.distributed as dist
+
+    from chess_exp.model.train import build_run
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        cfg = dataclasses.replace(PRESETS["tiny"], data_dir=Path(data), out_dir=Path(outs[rank]), batch_size=4)
+        build_run(cfg, torch.device("cpu"), rank, world)
+        message = "no error"
+    except ValueError as exc:
+        message = str(exc)
+    finally:
+        dist.destroy_process_group()
+    Path(result + f".{rank}").write_text(message)
+
+
+@pytest.mark.long
+def test_ranks_that_resume_from_different_steps_stop_with_the_shared_filesystem_message(data_dir, tmp_path):
+    """Rank 0 finds a checkpoint at step 2, rank 1 (a node-local --out) finds none: both refuse."""
+    import socket
+
+    import torch.multiprocessing as mp
+    with_ckpt = train(tiny(data_dir, tmp_path / "shared", max_iters=2, eval_interval=2, eval_acc_games=0,
+                           batch_size=4))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = str(tmp_path / "result")
+    mp.spawn(_resume_check_worker, args=(2, port, [str(with_ckpt), str(tmp_path / "local")], str(data_dir), result),
+             nprocs=2, join=True)
+    for rank in (0, 1):
+        text = Path(f"{result}.{rank}").read_text()
+        assert "resumed from different steps (0 to 2" in text and "filesystem every node shares" in text
