@@ -506,3 +506,27 @@ def test_ranks_that_resume_from_different_steps_stop_with_the_shared_filesystem_
     for rank in (0, 1):
         text = Path(f"{result}.{rank}").read_text()
         assert "resumed from different steps (0 to 2" in text and "filesystem every node shares" in text
+
+
+@pytest.mark.long
+def test_sigterm_to_torchrun_stops_every_rank_at_one_step_with_a_checkpoint(data_dir, tmp_path):
+    """SLURM's notice goes to torchrun, which passes SIGTERM to its workers: they stop together, rank 0
+    writes the checkpoint and status.json (torchrun itself then exits non-zero)."""
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    proc = subprocess.Popen([torchrun, "--standalone", "--nproc_per_node=2", "-m", "chess_exp.model.train",
+                             "--preset", "tiny", "--data", str(data_dir), "--out", str(run), "--num_threads=1",
+                             "--batch_size=16", "--max_iters=100000", "--eval_interval=100000",
+                             "--eval_acc_games=0", "--log_interval=1"],
+                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    metrics = run / "metrics.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count('"train"') >= 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert "received SIGTERM); checkpoint written" in err
+    status = json.loads((run / "status.json").read_text())
+    _, meta = load_model(run)
+    assert status["status"] == "preempted" and meta["step"] == status["step"] == records(run, "train")[-1]["step"]
