@@ -726,16 +726,18 @@ def train_step(run: Run) -> tuple[float, float, float]:
 # ----------------------------------------------------------------------------- stopping
 
 class StopSignals:
-    """While active, SIGTERM and SIGUSR1 set ``received`` (the loop then checkpoints and stops)."""
+    """While active (and installed), SIGTERM and SIGUSR1 set ``received``: the loop then checkpoints
+    and stops. Handlers are installed only in the main thread, and the old ones restored on exit."""
 
     SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s)
 
-    def __init__(self) -> None:
+    def __init__(self, install: bool = True) -> None:
         self.received: str | None = None
+        self._install = install
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
+        if self._install and threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
@@ -779,8 +781,11 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def train(config: TrainConfig) -> Path:
+def train(config: TrainConfig, *, stop_on_signals: bool = False) -> Path:
     """Train (or resume) the run described by ``config``; returns the run directory.
+
+    With ``stop_on_signals`` (the command line's choice) SIGTERM and SIGUSR1 checkpoint and return
+    (``status.json``: ``preempted``); a library caller keeps the process's own signal handling.
 
     Under ``torchrun`` (env RANK/WORLD_SIZE set) each process trains a DDP replica; rank 0 writes
     the files. Writes ``config.json``, ``metrics.jsonl`` (one JSON record per log/eval),
@@ -801,7 +806,7 @@ def train(config: TrainConfig) -> Path:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
                                 timeout=datetime.timedelta(seconds=config.dist_timeout_s))
     try:
-        with StopSignals() as signals:
+        with StopSignals(install=stop_on_signals) as signals:
             return _train(build_run(config, device, rank, world), signals)
     finally:
         if world > 1:
@@ -965,7 +970,7 @@ def main(args: argparse.Namespace) -> int:
             return 0
         if rank0:
             print(json.dumps(config_to_dict(config)), file=sys.stderr)
-        out = train(config)
+        out = train(config, stop_on_signals=True)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

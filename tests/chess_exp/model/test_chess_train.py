@@ -388,7 +388,7 @@ def test_preemption_signal_in_process_stops_at_a_step_with_a_checkpoint(data_dir
     thread.start()
     try:
         run = train(tiny(data_dir, tmp_path / "run", max_iters=100_000, eval_interval=100_000,
-                         eval_acc_games=0, log_interval=1))
+                         eval_acc_games=0, log_interval=1), stop_on_signals=True)
     finally:
         done.set()
         thread.join()
@@ -397,6 +397,15 @@ def test_preemption_signal_in_process_stops_at_a_step_with_a_checkpoint(data_dir
     _, meta = load_model(run)
     assert meta["step"] == status["step"] == records(run, "train")[-1]["step"]
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # the handler is removed again
+
+
+def test_library_calls_leave_the_signal_handlers_alone(data_dir, tmp_path, monkeypatch):
+    """``train()`` from another command (experts measure) must not swallow SIGTERM: that command
+    would carry on with a half-trained model."""
+    installed = []
+    monkeypatch.setattr(signal, "signal", lambda *a: installed.append(a))
+    train(tiny(data_dir, tmp_path / "run", max_iters=1, eval_interval=1, eval_acc_games=0))
+    assert installed == []
 
 
 @pytest.mark.long
