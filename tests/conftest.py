@@ -19,7 +19,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _find_stockfish() -> str | None:
+def _stockfish_or_none() -> str | None:
     """The library's own search (chess_exp.play.engines.find_stockfish), None when it finds nothing."""
     try:
         from chess_exp.play.engines import StockfishNotFound, find_stockfish
@@ -34,7 +34,7 @@ def _find_stockfish() -> str | None:
 @pytest.fixture(scope="session")
 def stockfish_path() -> str:
     """The real Stockfish binary. Missing in CI is a failure, not a skip."""
-    path = _find_stockfish()
+    path = _stockfish_or_none()
     if path is None:
         if os.environ.get("CI"):
             pytest.fail("Stockfish is required in CI: `make test` installs it (apt-get install stockfish)")

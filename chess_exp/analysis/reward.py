@@ -53,9 +53,8 @@ def default_cache_path() -> Path:
     return Path(__file__).resolve().parents[2] / "runs" / "cache" / f"stockfish_rewards.v{CACHE_FORMAT}.sqlite"
 
 
-def find_stockfish_path(path: str | None = None) -> str:
-    """:func:`chess_exp.play.engines.find_stockfish` (kept under this name for callers)."""
-    return find_stockfish(path)
+#: the engine layer's finder, under the name this module has always exported
+find_stockfish_path = find_stockfish
 
 
 def score_to_reward(score: chess.engine.PovScore, mover: chess.Color) -> float:
