@@ -314,7 +314,7 @@ def test_oracle_survives_an_engine_crash_or_hang(stockfish_path: str, tmp_path: 
         engine = oracle._open()
         signal_and_wait(engine.pid, sig)
         assert [oracle.best_move(b) for b in boards[1:]] == expected[1:]
-        assert oracle.restarts == 1 and engine.events
+        assert oracle.restarts >= 1 and engine.events  # >= : a very loaded machine may add a slow search
 
 
 @pytest.mark.engine
