@@ -189,18 +189,33 @@ def _prog(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
         parser = sub.choices[chosen]
 
 
-def _message(exc: BaseException) -> str:
+def _option_for(filename: object, args: argparse.Namespace) -> str | None:
+    """The option whose path value is ``filename`` or a folder above it (``--out`` for ``out/x``)."""
+    name = os.fsdecode(filename) if isinstance(filename, (str, bytes, os.PathLike)) else None
+    if not name:
+        return None
+    for key, value in vars(args).items():
+        if key.endswith("command") or not isinstance(value, (str, os.PathLike)):
+            continue
+        text = os.fspath(value)
+        if text and (name == text or name.startswith(text.rstrip(os.sep) + os.sep)):
+            return "--" + key.replace("_", "-")
+    return None
+
+
+def _message(exc: BaseException, args: argparse.Namespace | None = None) -> str:
     if isinstance(exc, OSError) and exc.filename is not None:
         where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
-        return f"{exc.strerror or exc}: {where}"
+        option = _option_for(exc.filename, args) if args is not None else None
+        return f"{option + ': ' if option else ''}{exc.strerror or exc}: {where}"
     text = str(exc).strip() or type(exc).__name__
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _fail(prog: str, exc: BaseException) -> int:
+def _fail(prog: str, exc: BaseException, args: argparse.Namespace | None = None) -> int:
     if os.environ.get("TRANSCENDENCE_TRACEBACK"):
         raise exc
-    print(f"{prog}: error: {_message(exc)}", file=sys.stderr)
+    print(f"{prog}: error: {_message(exc, args)}", file=sys.stderr)
     return 2
 
 
@@ -232,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if exc.filename is None:   # not about a path (a broken pipe, a socket): a real failure
             raise
-        return _fail(prog, exc)
+        return _fail(prog, exc, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -101,6 +101,7 @@ def test_every_command_of_the_table_loads_and_registers():
 def _register_boom(subparsers):
     p = subparsers.add_parser("boom")
     p.add_argument("--kind", required=True)
+    p.add_argument("--out-dir", default="/nonexistent/run")
 
     def run(args):
         from transcendence.cli import UsageError
@@ -110,6 +111,8 @@ def _register_boom(subparsers):
             raise ValueError("tol: must be a finite real number >= 0, got nan\nsecond line")
         if args.kind == "missing":
             open("/nonexistent/dir/file.txt")
+        if args.kind == "under-out":
+            open(args.out_dir + "/results.csv")
         if args.kind == "oserror":
             raise OSError("a failure that is not about a path")
         if args.kind == "interrupt":
@@ -130,6 +133,7 @@ def boom(monkeypatch):
     ("usage", "transcendence boom: error: --kind: not a good kind"),
     ("value", "transcendence boom: error: tol: must be a finite real number >= 0, got nan second line"),
     ("missing", "transcendence boom: error: No such file or directory: /nonexistent/dir/file.txt"),
+    ("under-out", "transcendence boom: error: --out-dir: No such file or directory: /nonexistent/run/results.csv"),
 ])
 def test_errors_are_one_line_exit_2(boom, capsys, kind, message):
     assert boom(["boom", "--kind", kind]) == 2
