@@ -11,7 +11,11 @@ repeatable whatever else is in flight.
 - :class:`EnginePlayer` asks a Stockfish pool at a Skill Level; :class:`~chess_exp.play.engines.RandomPlayer`
   plays uniformly random legal moves.
 - :class:`ModelPlayer` plays a trained GPT with the ``exact`` policy (every legal move scored,
-  tempered at the move level) or the paper's ``sampled`` character protocol.
+  tempered at the move level) or the paper's ``sampled`` character protocol: a thin layer over
+  :mod:`chess_exp.model.inference`.
+
+``PrefixCache``, ``length_groups``, ``sample_index`` and ``_score_after_prefill`` now live in
+:mod:`chess_exp.model.inference`; they stay importable from here for one release.
 """
 
 from __future__ import annotations
