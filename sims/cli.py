@@ -54,6 +54,7 @@ def main(args: argparse.Namespace) -> int:
     module = get_sweep(args.name)
     cfg = apply_overrides(module.PRESETS[args.preset], overrides)
     try:
+        _check_finite(cfg)
         module.validate(cfg)
         make_tasks(module.grid(cfg), cfg.n_seeds, cfg.seed)   # n_seeds, seed, empty grid axes
     except ValueError as exc:
@@ -83,3 +84,15 @@ def _as_option(message: str, cfg: object) -> str:
     head = re.match(r"[A-Za-z_]\w*", message)
     names = {f.name for f in dataclasses.fields(cfg)} if dataclasses.is_dataclass(cfg) else set()
     return f"--{message}" if head and head.group(0) in names else message
+
+
+def _check_finite(cfg: object) -> None:
+    """No sweep setting may be NaN or infinite (each sweep's own checks then test the ranges)."""
+    import dataclasses
+    import math
+
+    for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
+        value = getattr(cfg, f.name)
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ValueError(f"{f.name}: must be finite numbers, got {value}")
