@@ -539,3 +539,15 @@ def test_sigterm_to_torchrun_stops_every_rank_at_one_step_with_a_checkpoint(data
     status = json.loads((run / "status.json").read_text())
     _, meta = load_model(run)
     assert status["status"] == "preempted" and meta["step"] == status["step"] == records(run, "train")[-1]["step"]
+
+
+@pytest.mark.parametrize("name, tflops", [("NVIDIA H100 80GB HBM3", 989), ("NVIDIA H100 PCIe", 756),
+                                          ("NVIDIA A100-SXM4-80GB", 312), ("NVIDIA A10G", 70),
+                                          ("NVIDIA L40S", 362), ("NVIDIA L4", 121), ("Some New GPU", None)])
+def test_peak_flops_by_gpu_name(monkeypatch, name, tflops):
+    from chess_exp.model.train import peak_flops
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    got = peak_flops(torch.device("cuda", 0))
+    assert got == (None if tflops is None else tflops * 1e12)
+    assert peak_flops(torch.device("cuda", 0), 100.0) == 100e12  # --peak_tflops wins
+    assert peak_flops(torch.device("cpu")) is None
