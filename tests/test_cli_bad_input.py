@@ -115,6 +115,10 @@ CASES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
                                   "--no-progress"], ("--out", "{file}")),
     ("chess prepare --out FILE/sub", ["chess", "prepare", "--input", "{pgn}", "--out", "{file}/sub",
                                       "--workers", "1", "--no-progress"], "--out"),
+    ("chess prepare --out unwritable", ["chess", "prepare", "--input", "{pgn}", "--out", f"{UNWRITABLE}/prep",
+                                        "--workers", "1", "--no-progress"], ("--out", f"{UNWRITABLE}/prep")),
+    ("chess prepare --input DIR (empty)", ["chess", "prepare", "--input", "{dir}", "--out", "{out}", "--workers", "1",
+                                           "--no-progress"], ("--input", "{dir}")),
     ("chess train --data missing", ["chess", "train", "--preset", "tiny", "--data", "{missing}", "--out", "{out}"],
      "{missing}"),
     ("chess train --batch_size=0", ["chess", "train", "--preset", "tiny", "--data", "{data}", "--out", "{out}",
@@ -161,6 +165,9 @@ CASES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
                                                   "--games", "2", "--out", "{pgn}", "--workers", "1"], "--out"),
     ("chess experts generate --out FILE/x", ["chess", "experts", "generate", "--panel", "noisy3", "--games", "2",
                                              "--out", "{file}/g.pgn", "--workers", "1"], ("--out", "{file}")),
+    ("chess experts generate --out unwritable", ["chess", "experts", "generate", "--panel", "noisy3", "--games", "2",
+                                                 "--out", f"{UNWRITABLE}/g.pgn", "--workers", "1"],
+     ("--out", f"{UNWRITABLE}/g.pgn")),
     ("chess experts generate --stockfish /bin/false", ["chess", "experts", "generate", "--panel", "noisy3",
                                                        "--games", "2", "--out", "{out}/g.pgn", "--workers", "1",
                                                        "--stockfish", "/bin/false"], "--stockfish"),
@@ -176,6 +183,7 @@ CASES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
 #: chess cases that do not behave yet (their commands are being fixed elsewhere): case id -> reason
 CHESS_PENDING: dict[str, str] = {
     "chess prepare --out FILE/sub": "prepare reports '[Errno 17] File exists' without naming --out",
+    "chess prepare --out unwritable": "prepare names its temporary folder (/sys/.prep.preparing-N), not --out",
     "chess favor --checkpoint missing": "favor writes config.json before checking --checkpoint",
     "chess majority --data missing": "majority writes config.json before checking --data",
     "chess diversity --data missing": "diversity writes config.json before checking --data",
