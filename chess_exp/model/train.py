@@ -387,7 +387,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     tokens excluded; with the move tokenizer this is next-move accuracy) over ``max_games`` games
     (0 = all), and ``val_legal_move_acc`` (argmax over legal moves, see :func:`legal_move_accuracy`)
     over the first ``legal_games`` (0 = skip). Runs on ``device``; memory stays bounded (the train split's
-    token counts are read from the memory map in chunks). Written to ``run_dir/heldout.json``.
+    token counts are read from the memory map in chunks). ``run_dir`` may also be a checkpoint file (a
+    kept copy, an export, a nanoGPT-style file). Written to ``heldout.json`` in that folder.
     """
     from chess_exp.data.tokenizers import get_tokenizer
 
@@ -428,7 +429,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
               "val_loss": nll / count, "unigram_loss": uni / count, "val_move_acc": acc,
               "val_move_acc_n": n, "val_legal_move_acc": legal_acc, "val_legal_move_acc_n": legal_n,
               "legal_games": legal_games, "device": str(device)}
-    atomic_write_json(Path(run_dir) / "heldout.json", result)
+    folder = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent  # a run dir, or a checkpoint file
+    atomic_write_json(folder / "heldout.json", result)
     return result
 
 

@@ -474,6 +474,9 @@ def test_export_from_the_command_line(data_dir, tmp_path, capsys):
     assert _main(["--out", str(run), "--export", str(tmp_path / "w.pt")]) == 0
     exported, meta = load_model(tmp_path / "w.pt")
     assert meta["step"] == 2 and meta["tokenizer"] == "move" and meta["format"] == "weights"
+    from chess_exp.model.train import evaluate_run
+    held = evaluate_run(tmp_path / "w.pt", data_dir, legal_games=0, max_games=10)  # a file, not a run dir
+    assert held["step"] == 2 and json.loads((tmp_path / "heldout.json").read_text())["val_games"] == 10
     assert _main(["--out", str(tmp_path / "nothing"), "--export", str(tmp_path / "x.pt")]) == 2
     assert "nothing does not exist" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
 
