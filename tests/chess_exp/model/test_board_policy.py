@@ -101,7 +101,7 @@ def test_training_learns_a_majority_and_resumes_exactly(tmp_path) -> None:
     line = [chess.Move.from_uci(u) for u in ("e2e4", "e7e5", "g1f3", "b8c6", "f1b5")]
     games = []  # the line, then random continuations
     rng = np.random.default_rng(4)
-    for _ in range(40):
+    for _ in range(20):
         b = chess.Board()
         for m in line:
             b.push(m)
@@ -115,7 +115,7 @@ def test_training_learns_a_majority_and_resumes_exactly(tmp_path) -> None:
     pgn = tmp_path / "g.pgn"
     _write_pgn(pgn, games)
     cfg = bp.TrainConfig(games=str(pgn), model=bp.BoardPolicyConfig(hidden=64, layers=1), batch=32,
-                         lr=3e-3, epochs=12, warmup=5, seed=7, threads=1, log_every=1000, ckpt_every=3)
+                         lr=1e-2, epochs=8, warmup=3, seed=7, threads=1, log_every=1000, ckpt_every=3)
     logs: list[str] = []
     bp.train(cfg, tmp_path / "a", log=logs.append)
     model = bp.load_board_policy(tmp_path / "a")
@@ -136,7 +136,7 @@ def test_training_learns_a_majority_and_resumes_exactly(tmp_path) -> None:
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     # another config in the same directory is refused
     with pytest.raises(ValueError, match="another config"):
-        bp.train(dataclasses.replace(cfg, lr=1e-2), tmp_path / "b", log=logs.append)
+        bp.train(dataclasses.replace(cfg, lr=5e-3), tmp_path / "b", log=logs.append)
 
 
 def test_cli_bad_input_exits_2(tmp_path, capsys) -> None:
