@@ -4,7 +4,9 @@
 
 Panels: (a) mean entropy per cap with 95% bootstrap intervals for both normalisations (legal moves,
 the paper's text; observed moves, the paper's code), every threshold and the equal-size control, with
-the paper's 0.70/0.66/0.64 for reference; (b, c) per-state histograms at one threshold.
+the paper's 0.70/0.66/0.64 for reference; (b, c) per-state histograms at one threshold; (d), when
+the run was made with ``--subsample_draws=N``, the share of equal-game-count subsample draws in which
+the ordering of the caps holds, per threshold and normalisation.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     t_hist = args.threshold or min(thresholds, key=int)
     colors = dict(zip(caps, plt.cm.viridis(np.linspace(0.1, 0.85, len(caps)))))
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.6))
+    sub = res.get("subsample_ordering")
+    fig, axes = plt.subplots(1, 4 if sub else 3, figsize=(20 if sub else 15, 5.6))
     ax = axes[0]
     series = [(v, t) for v in variants for t in thresholds]
     width = 0.8 / len(series)
@@ -75,6 +78,21 @@ def main(argv: list[str] | None = None) -> int:
         ax.set_xlabel("normalised entropy of the state's move distribution")
         ax.set_ylabel("density over states")
         ax.set_title(f"{title}, >{t_hist} visits, plies 0-16", fontsize=9)
+        ax.legend(fontsize=7)
+    if sub:
+        ax = axes[3]
+        ts = list(sub["thresholds"])
+        for k, (norm, label) in enumerate((("h_legal", "/log2 legal"), ("h_observed", "/log2 observed"))):
+            shares = [sub["thresholds"][t][norm]["share_ordering_holds"] for t in ts]
+            bars = ax.bar(np.arange(len(ts)) + (k - 0.5) * 0.38, shares, width=0.36, label=label,
+                          color=plt.cm.plasma(0.2 + 0.5 * k))
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        ax.set_xticks(range(len(ts)), [f">{t} visits" for t in ts])
+        ax.set_ylim(0, 1.08)
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set_ylabel("share of draws in which the ordering holds")
+        ax.set_title(f"(d) {' > '.join(caps)} over {sub['draws']} subsamples of {sub['games_per_cap']} games",
+                     fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
     out = Path(args.out)

@@ -87,3 +87,25 @@ def test_negative_draws_are_refused_before_reading_any_game(tmp_path):
     with pytest.raises(ValueError, match="subsample_draws"):
         diversity.run_diversity(cfg, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_figure_draws_the_subsample_panel(tmp_path):
+    import csv
+    import json
+
+    from paper_figs import analysis_diversity
+
+    caps = {"1000": {"n_states": 1, "h_legal": {"mean": 0.5, "lo": 0.4, "hi": 0.6},
+                     "h_observed": {"mean": 0.7, "lo": 0.6, "hi": 0.8}}}
+    res = {"games_per_cap": {"1000": 10}, "variants": {"all_games": {"20": {"caps": caps}}},
+           "subsample_ordering": {"draws": 100, "games_per_cap": 10, "thresholds": {
+               "20": {"h_legal": {"share_ordering_holds": 0.9}, "h_observed": {"share_ordering_holds": 0.6}}}}}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(res))
+    with open(run / "states.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, ["variant", "threshold", "cap", "h_legal", "h_observed"])
+        w.writeheader()
+        w.writerow({"variant": "all_games", "threshold": "20", "cap": "1000", "h_legal": 0.5, "h_observed": 0.7})
+    assert analysis_diversity.main(["--run", str(run), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "analysis_diversity.png").stat().st_size > 10_000
