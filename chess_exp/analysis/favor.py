@@ -76,6 +76,7 @@ class FavorConfig:
     max_states: int = 0  # use at most this many states (0 = all), for quick runs
     batch: int = 64  # positions per model batch
     n_boot: int = 2000  # bootstrap resamples
+    ci_method: str = "percentile"  # bootstrap interval: percentile (as measured in docs/results), BCa or basic
     seed: int = 0  # seed for the bootstrap and the sampled estimator
     device: str = "cpu"  # torch device for the model
     threads: int = 1  # torch threads
@@ -194,15 +195,15 @@ def summarize_favor(arrays: StateArrays, tables: dict[str, np.ndarray], cfg: Fav
     keep = game_n > 0
 
     def by_game(v: np.ndarray) -> dict:
-        return cluster_bootstrap_mean(v, arrays.game, rng=rng, n_boot=cfg.n_boot).as_dict()
+        return cluster_bootstrap_mean(v, arrays.game, rng=rng, n_boot=cfg.n_boot, method=cfg.ci_method).as_dict()
 
     rows = []
     for i, t in enumerate(taus):
         e, f = tables["expected"][i], tables["favor"][i]
         rows.append({
             "temperature": t,
-            "expected_score": bootstrap_mean(e, rng=rng, n_boot=cfg.n_boot).as_dict(),
-            "favor_vs_baseline": bootstrap_mean(f, rng=rng, n_boot=cfg.n_boot).as_dict(),
+            "expected_score": bootstrap_mean(e, rng=rng, n_boot=cfg.n_boot, method=cfg.ci_method).as_dict(),
+            "favor_vs_baseline": bootstrap_mean(f, rng=rng, n_boot=cfg.n_boot, method=cfg.ci_method).as_dict(),
             "favor_vs_baseline_by_game": by_game(f),
             "top1": float(tables["topk"][i, :, 0].mean()), "top3": float(tables["topk"][i, :, 1].mean()),
             "top5": float(tables["topk"][i, :, 2].mean()),
@@ -260,6 +261,8 @@ def run_favor(cfg: FavorConfig, out: str | Path, *, progress: bool = True) -> di
     from chess_exp.data.tokenizers import get_tokenizer
     from chess_exp.model.gpt import load_model
 
+    if cfg.ci_method not in ("percentile", "BCa", "basic"):
+        raise ValueError(f"ci_method: must be percentile, BCa or basic, got {cfg.ci_method!r}")
     run_dir = _cli.start_run(out, cfg)
     torch.set_num_threads(cfg.threads)
     model, meta = load_model(cfg.checkpoint, device=cfg.device, tokenizer=cfg.tokenizer, step=cfg.step)
@@ -289,7 +292,7 @@ def run_favor(cfg: FavorConfig, out: str | Path, *, progress: bool = True) -> di
         f_e = exact[i] - exact[-1]
         results["sampled_estimate"].append({
             "temperature": t, "samples_per_state": cfg.samples,
-            "favor_sampled": bootstrap_mean(f_s, rng=rng, n_boot=cfg.n_boot).as_dict(),
+            "favor_sampled": bootstrap_mean(f_s, rng=rng, n_boot=cfg.n_boot, method=cfg.ci_method).as_dict(),
             "favor_exact": float(f_e.mean()),
             "mean_abs_diff_per_state": float(np.abs(f_s - f_e).mean()),
             "sd_diff_per_state": float((f_s - f_e).std()),

@@ -112,3 +112,21 @@ def test_run_favor_end_to_end(stockfish_path, tmp_path, monkeypatch):
     npz = np.load(tmp_path / "out" / "states.npz")
     assert npz["favor"].shape == (3, 9) and npz["sampled_favor"].shape == (2, 9)
     assert (tmp_path / "out" / "table1.md").read_text().startswith("| τ |")
+
+
+def test_summary_intervals_follow_ci_method(tmp_path):
+    tok = get_tokenizer("move")
+    model = _tiny_model(tok)
+    states = favor.model_states(_records(), game_temperature=0.001, level=1, n_games=10)
+    tables = {}
+    for method in ("percentile", "BCa"):
+        cfg = favor.FavorConfig(temperatures=(0.0, 1.0), baseline=1.0, batch=4, n_boot=500, ci_method=method)
+        arrays, t = favor.compute_favor(model, tok, states, _fake_ranked, cfg)
+        tables[method] = favor.summarize_favor(arrays, t, cfg, rng=np.random.default_rng(0))["table1"][0]
+    p, b = tables["percentile"]["favor_vs_baseline"], tables["BCa"]["favor_vs_baseline"]
+    assert p["mean"] == b["mean"] and (p["lo"], p["hi"]) != (b["lo"], b["hi"])
+    for iv in (p, b, tables["BCa"]["favor_vs_baseline_by_game"]):
+        assert iv["lo"] <= iv["mean"] <= iv["hi"]
+    with pytest.raises(ValueError, match="ci_method"):
+        favor.run_favor(favor.FavorConfig(ci_method="normal"), tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
