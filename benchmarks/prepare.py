@@ -24,6 +24,7 @@ each run in its own process; the outputs must be byte-identical. Reported: games
 second, games per CPU-second of all processes (what one core does), the ratio, and the load average.
 
     .venv/bin/python benchmarks/prepare.py --against cc8de9e --rounds 3 --json bench-prepare-scale.json
+    .venv/bin/python benchmarks/prepare.py --against cc8de9e --recompress zst   # as the lichess database ships
 """
 
 from __future__ import annotations
@@ -125,6 +126,17 @@ def scale(args: argparse.Namespace) -> int:
         subprocess.run(["tar", "-x", "-C", str(old_root)], input=archive, check=True)
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()
+        if args.recompress != "as-is":  # the lichess database ships .pgn.zst: measure that layout too
+            text = lzma.decompress(src.read_bytes()) if src.name.endswith(".xz") else src.read_bytes()
+            stem = src.name[: -len(".xz")] if src.name.endswith(".xz") else src.name
+            if args.recompress == "zst":
+                import zstandard
+                src = tmp / (stem + ".zst")
+                src.write_bytes(zstandard.ZstdCompressor(level=3).compress(text))
+            else:
+                src = tmp / stem
+                src.write_bytes(text)
+            del text
         workers = args.workers or os.cpu_count() or 1
         print(f"input: {src.name} ({src.stat().st_size / 1e6:.1f} MB), cap {args.cap}, {os.cpu_count()} cores, "
               f"workers {workers}, load average {os.getloadavg()[0]:.1f}; baseline: commit {args.against}; "
@@ -146,7 +158,7 @@ def scale(args: argparse.Namespace) -> int:
         ratio = statistics.median(b["wall"] / n["wall"] for b, n in zip(rows["baseline"], rows["new"]))
         cpu_ratio = statistics.median(b["cpu"] / n["cpu"] for b, n in zip(rows["baseline"], rows["new"]))
         print(f"\n| prepare --cap {args.cap} (char) | wall s (median) | games/s | games per CPU-second |\n|---|---|---|---|")
-        result = {"input": str(src), "cap": args.cap, "cores": os.cpu_count(), "workers": workers,
+        result = {"input": str(src), "recompress": args.recompress, "cap": args.cap, "cores": os.cpu_count(), "workers": workers,
                   "baseline_commit": args.against, "commit": commit, "rounds": args.rounds, "games_seen": seen,
                   "kept": rows["new"][0]["kept"], "load_average": loads, "runs": rows,
                   "wall_ratio": round(ratio, 2), "cpu_ratio": round(cpu_ratio, 2)}
@@ -174,6 +186,9 @@ def main() -> int:
     parser.add_argument("--against", metavar="COMMIT", default=None,
                         help="at scale: the whole --input at --cap, this checkout against COMMIT's prepare")
     parser.add_argument("--cap", type=int, default=1000, help="rating cap of the --against comparison")
+    parser.add_argument("--recompress", choices=("as-is", "zst", "none"), default="as-is",
+                        help="--against: read --input as it is, or recompressed with zstd (the lichess "
+                             "database's format), or decompressed")
     args = parser.parse_args()
     if args.against:
         return scale(args)

@@ -285,6 +285,13 @@ def check_out_dir(out: Path, force: bool, what: str = "--out") -> None:
     with ``force``, a folder holding anything but a prepared dataset's files."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{what} {out} is a file, not a folder; choose another --out")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{what} {out}: {parent} is a file, not a folder; choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {out}: cannot write in {parent}; choose a writable --out")
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not force:
@@ -302,14 +309,18 @@ class DatasetWriter:
     ``out`` is left as it was. Temporary folders of runs that were killed are removed on the next run.
     """
 
-    def __init__(self, out: str | os.PathLike):
+    def __init__(self, out: str | os.PathLike, what: str = "--out"):
         self.out = Path(out)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self._clean_stale()
         self.tmp = self.out.parent / f".{self.out.name}.preparing-{os.getpid()}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir()
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self._clean_stale()
+            if self.tmp.exists():
+                shutil.rmtree(self.tmp)
+            self.tmp.mkdir()
+        except OSError as exc:
+            raise ValueError(f"{what} {self.out}: cannot write there ({exc.strerror or exc}); "
+                             f"choose a writable --out") from None
         self.splits = {s: SplitWriter(self.tmp, s) for s in ("train", "val")}
         self.done = False
 
