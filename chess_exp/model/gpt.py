@@ -148,13 +148,23 @@ class Block(nn.Module):
         return x, new_kv
 
 
+class _Trunk(nn.ModuleDict):
+    """The transformer's parts under nanoGPT's names (so the state-dict keys are nanoGPT's), typed."""
+
+    wte: nn.Embedding
+    wpe: nn.Embedding
+    drop: nn.Dropout
+    h: nn.ModuleList
+    ln_f: LayerNorm
+
+
 class GPT(nn.Module):
     """The language model. ``forward(idx, targets)`` -> ``(logits (B, T, V), loss or None)``."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
-        self.transformer = nn.ModuleDict(dict(
+        self.transformer = _Trunk(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),
             wpe=nn.Embedding(config.block_size, config.n_embd),
             drop=nn.Dropout(config.dropout),
