@@ -169,6 +169,8 @@ def split_pgn_games(chunk: bytes) -> list[bytes]:
     """
     chunk = chunk.strip(b" \t\n")
     pieces = chunk.split(b"\n\n[")
+    if _REGULAR_CHUNK_RE.fullmatch(chunk) is not None:  # the lichess layout throughout: one C-level check
+        return [pieces[0]] + [b"[" + piece for piece in pieces[1:]]
     percent = b"\n%" in chunk  # escape lines are rare: checked per game only when the chunk has one
     games: list[bytes] = []
     pending = b""  # header-only pieces wait for their movetext (a blank line between headers)
@@ -194,6 +196,12 @@ def split_pgn_games(chunk: bytes) -> list[bytes]:
     if pending:
         games.extend(_split_lines(pending))
     return games
+
+
+# games laid out as lichess writes them: header lines, one blank line, movetext lines (none blank,
+# none starting with "[" or "%"), one blank line before the next game
+_REGULAR_GAME = rb"\[[^\n]*(?:\n\[[^\n]*)*\n\n[^\[\n%\s][^\n]*(?:\n[^\[\n%\s][^\n]*)*"
+_REGULAR_CHUNK_RE = re.compile(_REGULAR_GAME + rb"(?:\n\n" + _REGULAR_GAME + rb")*")
 
 
 def _headers_only(piece: bytes) -> bool:

@@ -397,8 +397,8 @@ Outcome = "_Record | tuple[str, str]"
 
 
 def _pgn_record(raw: bytes, filters: "Filters | None" = None) -> _Record:
-    """One game of :func:`chess_exp.data._pgn.split_pgn_games`; Malformed, or _Filtered when
-    ``filters`` rejects it by its headers (checked before the movetext is parsed)."""
+    """One game of :func:`chess_exp.data._pgn.split_pgn_games`; Malformed, or ("f", reason) (or
+    _Filtered) when ``filters`` rejects it by its headers (checked before the movetext is parsed)."""
     if not raw.isascii():
         try:
             raw.decode("utf-8")
@@ -419,17 +419,26 @@ def _pgn_record(raw: bytes, filters: "Filters | None" = None) -> _Record:
     if filters is not None and head:
         # header-first: the few tags the filters need, read before the block is validated and the
         # moves parsed (most games of a capped run stop here)
+        # (the order of Filters.reason, inlined for the common case; the hot path raises no exception)
         hr = _pgn.header_value(head, b"Result")
         if hr in _STR_RESULTS:
+            if filters.drop_unfinished_result and hr == b"*":
+                return ("f", "no_result")  # type: ignore[return-value]
             try:
                 we, be = _elo(_pgn.header_value(head, b"WhiteElo")), _elo(_pgn.header_value(head, b"BlackElo"))
             except Malformed:
                 pass  # the full check below names the problem
             else:
-                reason = filters.reason(we, be, _STR_RESULTS[hr], None,
-                                        lambda tag, col: _bytes_header(lambda k: _pgn.header_value(head, k), tag))
-                if reason is not None:
-                    raise _Filtered(reason)
+                cap = filters.cap
+                if cap is not None and (we is None or be is None):
+                    return ("f", "unrated")  # type: ignore[return-value]
+                if cap is not None and max(we, be) > cap:  # type: ignore[type-var]
+                    return ("f", "above_cap")  # type: ignore[return-value]
+                if filters.time_controls or filters.finished_only:
+                    reason = filters.reason(we, be, _STR_RESULTS[hr], None, lambda tag, col: _bytes_header(
+                        lambda k: _pgn.header_value(head, k), tag))
+                    if reason is not None:
+                        return ("f", reason)  # type: ignore[return-value]
                 passed = True
     headers: bytes | dict[bytes, bytes]
     if not head:  # a game without headers (python-chess reads these too)
