@@ -184,10 +184,6 @@ CASES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
 CHESS_PENDING: dict[str, str] = {
     "chess prepare --out FILE/sub": "prepare reports '[Errno 17] File exists' without naming --out",
     "chess prepare --out unwritable": "prepare names its temporary folder (/sys/.prep.preparing-N), not --out",
-    "chess favor --checkpoint missing": "favor writes config.json before checking --checkpoint",
-    "chess majority --data missing": "majority writes config.json before checking --data",
-    "chess diversity --data missing": "diversity writes config.json before checking --data",
-    "chess tsne --checkpoint missing": "tsne writes config.json before checking --checkpoint",
 }
 
 

@@ -34,7 +34,7 @@ import chess
 import numpy as np
 
 from chess_exp.analysis import _cli
-from chess_exp.analysis.games_io import iter_games
+from chess_exp.analysis.games_io import iter_games, sample_pgn
 from chess_exp.analysis.stats import bootstrap_mean, entropy_bits, normalized_entropy, paired_bootstrap_means
 
 __all__ = ["DiversityConfig", "OpeningTable", "collect_openings", "state_entropies", "mean_entropies",
@@ -256,6 +256,7 @@ def _shared(per_cap: dict[int, list[dict]], rng: np.random.Generator, n_boot: in
 def run_diversity(cfg: DiversityConfig, out: str | Path, *, progress: bool = True) -> dict:
     if cfg.subsample_draws < 0:
         raise ValueError(f"subsample_draws: must be >= 0 (0 = off), got {cfg.subsample_draws}")
+    sample_pgn(cfg.data or None)  # a missing --data is reported before anything is written
     run_dir = _cli.start_run(out, cfg)
     games = iter_games(cfg.data or None, keep_evals=False, max_games=cfg.max_games or None)
     table = collect_openings(games, tuple(cfg.caps), max_ply=cfg.max_ply, progress=progress)

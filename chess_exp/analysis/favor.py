@@ -263,9 +263,9 @@ def run_favor(cfg: FavorConfig, out: str | Path, *, progress: bool = True) -> di
 
     if cfg.ci_method not in ("percentile", "BCa", "basic"):
         raise ValueError(f"ci_method: must be percentile, BCa or basic, got {cfg.ci_method!r}")
-    run_dir = _cli.start_run(out, cfg)
     torch.set_num_threads(cfg.threads)
     model, meta = load_model(cfg.checkpoint, device=cfg.device, tokenizer=cfg.tokenizer, step=cfg.step)
+    run_dir = _cli.start_run(out, cfg)  # after the checkpoint loaded: a bad --checkpoint leaves nothing behind
     tokenizer = get_tokenizer(meta["tokenizer"])
     records = _load_records(cfg, run_dir)
     states = model_states(records, game_temperature=cfg.game_temperature, level=cfg.level, n_games=cfg.n_games)

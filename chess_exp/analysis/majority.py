@@ -38,7 +38,7 @@ import chess
 import numpy as np
 
 from chess_exp.analysis import _cli
-from chess_exp.analysis.games_io import iter_games
+from chess_exp.analysis.games_io import iter_games, sample_pgn
 from chess_exp.analysis.reward import DEFAULT_NODES, RewardOracle, eval_to_reward, terminal_reward
 from chess_exp.analysis.stats import bootstrap_mean, paired_bootstrap_means
 
@@ -242,6 +242,7 @@ def paired_over_shared_states(per_group: dict[int, list[dict]], key: str, *, rng
 
 
 def run_majority(cfg: MajorityConfig, out: str | Path, *, progress: bool = True) -> dict:
+    sample_pgn(cfg.data or None)  # a missing --data is reported before anything is written
     run_dir = _cli.start_run(out, cfg)
     games = iter_games(cfg.data or None, keep_evals=cfg.reward == "data", max_games=cfg.max_games or None)
     table = collect_plies(games, tuple(cfg.caps), max_ply=cfg.max_ply, progress=progress)

@@ -34,7 +34,7 @@ import chess
 import numpy as np
 
 from chess_exp.analysis import _cli
-from chess_exp.analysis.games_io import in_cap, iter_games
+from chess_exp.analysis.games_io import in_cap, iter_games, sample_pgn
 from chess_exp.analysis.reward import eval_to_reward
 
 __all__ = ["TsneConfig", "tsne", "pca", "conditional_probabilities", "ridge_probe_r2", "knn_smoothness",
@@ -321,9 +321,10 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
     from chess_exp.model.gpt import load_model
 
     _check_backend(cfg.backend)  # before any work
-    run_dir = _cli.start_run(out, cfg)
+    sample_pgn(cfg.data or None)  # a missing --data is reported before anything is written
     torch.set_num_threads(cfg.threads)
     model, meta = load_model(cfg.checkpoint, device=cfg.device, tokenizer=cfg.tokenizer, step=cfg.step)
+    run_dir = _cli.start_run(out, cfg)  # after the checkpoint loaded: a bad --checkpoint leaves nothing behind
     tokenizer = get_tokenizer(meta["tokenizer"])
     rng = np.random.default_rng(cfg.seed)
     positions = collect_positions(cfg, tokenizer, model.config.block_size, rng=rng)
