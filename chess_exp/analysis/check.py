@@ -207,12 +207,9 @@ def cluster_interval(values: np.ndarray, clusters: np.ndarray, *, rng: np.random
                      n_boot: int = 2000, level: float = 0.95):
     """Mean of per-position ``values`` with a percentile interval from resampling whole clusters
     (games): the mean of per-cluster means weighted by cluster size is the position mean."""
-    from chess_exp.analysis.stats import bootstrap_mean
+    from chess_exp.analysis.stats import cluster_bootstrap_mean
 
-    labels, inv = np.unique(clusters, return_inverse=True)
-    sums = np.bincount(inv, weights=values, minlength=len(labels))
-    sizes = np.bincount(inv, minlength=len(labels)).astype(float)
-    return bootstrap_mean(sums / sizes, weights=sizes, rng=rng, n_boot=n_boot, level=level)
+    return cluster_bootstrap_mean(values, clusters, rng=rng, n_boot=n_boot, level=level)
 
 
 def _per_position_reward(policy: np.ndarray, reward: np.ndarray) -> np.ndarray:
