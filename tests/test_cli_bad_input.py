@@ -181,10 +181,7 @@ CASES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
 ]
 
 #: chess cases that do not behave yet (their commands are being fixed elsewhere): case id -> reason
-CHESS_PENDING: dict[str, str] = {
-    "chess prepare --out FILE/sub": "prepare reports '[Errno 17] File exists' without naming --out",
-    "chess prepare --out unwritable": "prepare names its temporary folder (/sys/.prep.preparing-N), not --out",
-}
+CHESS_PENDING: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
