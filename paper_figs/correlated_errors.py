@@ -35,9 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for j, rho in enumerate(rates):
         for i, k in enumerate(ks):
             sel = select(sub, error_rate=rho, k=k)
-            x = [np.nanmean(sub["error_correlation"][sel & np.isclose(sub["correlation"], c)]) for c in cs]
+            xs = [np.nanmean(sub["error_correlation"][sel & np.isclose(sub["correlation"], c)]) for c in cs]
             y = [np.mean(sub["argmax_margin"][sel & np.isclose(sub["correlation"], c)]) for c in cs]
-            ax.plot(x, y, marker="os^vD"[j % 5], ms=3, lw=0.8, color=COLORS(i / max(1, len(ks) - 1)),
+            ax.plot(xs, y, marker="os^vD"[j % 5], ms=3, lw=0.8, color=COLORS(i / max(1, len(ks) - 1)),
                     label=f"ρ={rho}, k={k}" if i in (0, len(ks) - 1) else None)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("measured correlation of experts' correctness")

@@ -34,7 +34,7 @@ def _series(results: dict[str, Any], estimator: str) -> tuple[list[float], list[
     for row in sorted(results["rows"], key=lambda r: r["temperature"]):
         if estimator == "glicko2":
             g = row["glicko2"]
-            values = (g["rating"], g["lo"], g["hi"])
+            values: tuple[float, ...] = (g["rating"], g["lo"], g["hi"])
         else:
             m = row["mle"]
             values = tuple(_num(m[k]) for k in ("elo", "lo", "hi"))
@@ -46,7 +46,9 @@ def _series(results: dict[str, Any], estimator: str) -> tuple[list[float], list[
 
 
 def _num(x: float | str) -> float:
-    return {"inf": math.inf, "-inf": -math.inf}.get(x, x) if isinstance(x, str) else float(x)
+    if isinstance(x, str):
+        return {"inf": math.inf, "-inf": -math.inf}.get(x) or float(x)
+    return float(x)
 
 
 def plot(results_paths: Sequence[str | Path], out: str | Path, *, estimator: str = "glicko2",

@@ -181,9 +181,9 @@ def subsample_ordering(table: OpeningTable, caps: tuple[int, ...], thresholds: t
                 games_in = np.sort(rng.choice(games_in, size=n_games, replace=False))
             mask = np.zeros(table.game_level.size, bool)
             mask[games_in] = True
-            m = mean_entropies(table, np.flatnonzero(mask[table.game]), thresholds)
+            per_t = mean_entropies(table, np.flatnonzero(mask[table.game]), thresholds)
             for ti, t in enumerate(thresholds):
-                res[d, ci, ti] = m[int(t)]
+                res[d, ci, ti] = per_t[int(t)]
     out: dict = {"games_per_cap": int(n_games), "draws": int(draws),
                  "games_available": {str(c): int(g.size) for c, g in zip(caps, games_of)}, "thresholds": {}}
     for ti, t in enumerate(thresholds):

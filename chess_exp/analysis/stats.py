@@ -58,7 +58,7 @@ def _bootstrap(data: tuple[np.ndarray, ...], statistic: Any, *, rng: np.random.G
 
 def bootstrap_mean(values: np.ndarray, *, rng: np.random.Generator, n_boot: int = 2000,
                    level: float = 0.95, weights: np.ndarray | None = None,
-                   method: Method = "percentile") -> Interval:
+                   method: Method | str = "percentile") -> Interval:
     """Mean of ``values`` with a bootstrap interval (units resampled with replacement).
 
     With ``weights`` the statistic is the weighted mean ``sum(w v) / sum(w)``, resampling
@@ -96,7 +96,7 @@ def bootstrap_mean(values: np.ndarray, *, rng: np.random.Generator, n_boot: int 
 
 
 def cluster_bootstrap_mean(values: np.ndarray, clusters: np.ndarray, *, rng: np.random.Generator,
-                           n_boot: int = 2000, level: float = 0.95, method: Method = "percentile") -> Interval:
+                           n_boot: int = 2000, level: float = 0.95, method: Method | str = "percentile") -> Interval:
     """Mean of ``values`` over all units, with an interval that resamples whole clusters.
 
     Units of one cluster (the positions of one game) are dependent, so the clusters are resampled

@@ -276,13 +276,14 @@ def collect_positions(cfg: TsneConfig, tokenizer, block_size: int, *, rng: np.ra
         if split_of(game.game_id, cfg.val_fraction) != "val" or (cfg.cap and not in_cap(game, cfg.cap)):
             continue
         n = plies_fitting(tokenizer, game.sans, block_size - 1)  # one token short of the context, as always
-        plies = [i for i in range(cfg.min_ply, n) if i >= 1 and game.evals[i - 1] is not None]
+        evals = game.evals or ()  # read with keep_evals=True: one entry per ply
+        plies = [i for i in range(cfg.min_ply, n) if i >= 1 and i - 1 < len(evals) and evals[i - 1] is not None]
         if not plies:
             continue
         for i in sorted(rng.choice(plies, size=min(cfg.per_game, len(plies)), replace=False)):
             board_turn = chess.WHITE if i % 2 == 0 else chess.BLACK
             out.append({"sans": game.sans, "ply": int(i), "game_length": len(game.sans),
-                        "value_white": eval_to_reward(game.evals[i - 1], chess.WHITE),
+                        "value_white": eval_to_reward(evals[i - 1], chess.WHITE),
                         "turn_white": board_turn == chess.WHITE, "game_id": game.game_id,
                         "white_elo": game.white_elo, "black_elo": game.black_elo})
         if len(out) >= cfg.n_positions:
