@@ -38,7 +38,7 @@ test: setup stockfish
 test-long: setup stockfish
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m long
 
-# The lint gates of .ci/run: ruff, mypy (transcendence/, chess_exp/play/), the import-layer contract.
+# The lint gates of .ci/run: ruff, mypy (the paths in [tool.mypy]), the import-layer contract.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
