@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -553,9 +554,15 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     for k, v in learners.items():
         per_pos[k] = v
     np.savez_compressed(out / "instance.npz", **per_pos)
-    plot_figure(inst, learners, out / "r_vs_tau.png", seed=a.seed, mode="logit")
+    figures = []
+    for name, mask in subsets.items():
+        if mask.sum() < 2:
+            continue
+        slug = "" if name == "all" else "_" + re.sub(r"[^a-z0-9]+", "_", name.replace(">=", "ge")).strip("_")
+        figures.append(out / f"r_vs_tau{slug}.png")
+        plot_figure(inst, learners, figures[-1], subset=name, mask=mask, seed=a.seed, mode="logit")
     log(table)
-    log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'r_vs_tau.png'} "
+    log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {', '.join(str(f) for f in figures)} "
         f"({time.time() - t0:.0f} s)")
     return result
 
