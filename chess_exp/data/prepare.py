@@ -6,8 +6,8 @@ into ``--out``: ``train.bin``/``val.bin`` (uint16 token ids of the games concate
 counts, filters, split, source files with sha256, and what was dropped and why). The folder is
 written beside ``--out`` and swapped in whole at the end, so an interrupted run changes nothing.
 
-How the work is spread: one thread decompresses and cuts the input into chunks of whole games
-(1 MiB); ``--workers`` processes parse the chunks (headers first: games that the rating cap, time
+How the work is spread: the main process reads, decompresses and cuts the input into chunks of
+whole games (1 MiB); ``--workers`` processes parse the chunks (headers first: games that the rating cap, time
 control or result filters reject are never parsed further), replay boards where asked, and
 tokenise; the main process de-duplicates, splits and writes in input order, so the output does not
 depend on the number of workers. The ``char`` path replays no board unless ``--check-legal``
@@ -26,9 +26,7 @@ import functools
 import hashlib
 import multiprocessing as mp
 import os
-import queue
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -278,46 +276,6 @@ def _work(fmt: str, layout, job: _Job, chunk: bytes) -> _ChunkResult:  # noqa: A
     return res
 
 
-def _prefetch(it: Iterator[bytes], stop: threading.Event, depth: int = 8) -> Iterator[bytes]:
-    """Run ``it`` (reading and decompressing: the GIL is released there) in a background thread."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-
-    def run() -> None:
-        try:
-            for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(exc)
-
-    thread = threading.Thread(target=run, name="prepare-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a put() and let the thread end
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                pass
-            thread.join(timeout=0.05)
-
-
 def _in_order(pool, fn, items: Iterator, depth: int) -> Iterator:  # noqa: ANN001
     """``map(fn, items)`` on ``pool`` with at most ``depth`` items in flight, results in input order."""
     window: list = []
@@ -381,10 +339,8 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
                 reader = _HashingReader(path)
                 source = data._Source(path, raw=reader, stats=stats)  # type: ignore[arg-type]
                 fmt, layout, chunks = data.source_chunks(path, source, _CHUNK)
-                stop = threading.Event()
                 fn = functools.partial(_work, fmt, layout, job)
-                chunk_iter = _prefetch(chunks, stop)
-                results = _in_order(pool, fn, chunk_iter, 2 * n_workers) if pool is not None else map(fn, chunk_iter)
+                results = _in_order(pool, fn, chunks, 2 * n_workers) if pool is not None else map(fn, chunks)
                 for res in results:
                     kept, full = _consume(res, writer, stats, seen_keys, dedupe, kept, max_games, tokenizer,
                                           char_table)
@@ -394,8 +350,6 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
                         bar.set_postfix(kept=f"{kept:,}", refresh=False)
                     if full:
                         break
-                stop.set()
-                chunk_iter.close()
                 done_bytes += path.stat().st_size
                 sources.append({"path": str(path.resolve()), "bytes": path.stat().st_size,
                                 "sha256": reader.finish(), "format": data.input_format(path)})
