@@ -200,11 +200,7 @@ CHESS_PENDING: dict[str, str] = {
     "chess prepare --cap -5": "prepare accepts a negative --cap (exit 0, an empty dataset)",
     "chess prepare --min-plies -1": "prepare accepts a negative --min-plies (exit 0)",
     "chess prepare --time-control fast": "prepare accepts an unknown speed name (exit 0)",
-    "chess train --seed=-1": "train starts (metrics.jsonl, config.json written), then numpy's 'expected "
-                             "non-negative integer'",
-    "chess eval --seed -1": "eval writes games.pgn/jsonl and config.json, then numpy's 'expected non-negative integer'",
     "chess eval --step -3": "eval accepts a negative --step and plays (exit 0)",
-    "chess experts generate --seed -1": "generate creates the PGN, then numpy's 'expected non-negative integer'",
     "chess majority --caps=": "majority writes config.json before checking --caps",
 }
 

@@ -10,6 +10,9 @@ A register function takes the ``subparsers`` object and adds one subcommand whos
 ``func`` default taking the parsed arguments and returning an exit code. It may also accept a
 keyword ``argv`` (the arguments after the command's name) to import only what they need.
 
+A negative ``--seed`` (an option or a ``--seed=N`` override) is refused for every command before it
+runs: every seed ends up in NumPy, which takes only integers >= 0.
+
 One error handler for every command: a ``ValueError`` (including :class:`UsageError`) or an
 ``OSError`` about a path (missing file, unwritable or misplaced output) raised by a command prints
 ``transcendence <command>: error: <message>`` on stderr and exits 2, with no traceback (set
@@ -219,6 +222,27 @@ def _fail(prog: str, exc: BaseException, args: argparse.Namespace | None = None)
     return 2
 
 
+def _check_seeds(args: argparse.Namespace) -> None:
+    """Every seed ends up in NumPy, which takes only integers >= 0: refuse a negative one up front,
+    before a command creates any output (``--seed -1`` as an option or ``--seed=-1`` as an override)."""
+    seed = getattr(args, "seed", None)
+    if isinstance(seed, int) and not isinstance(seed, bool) and seed < 0:
+        raise UsageError(f"--seed: must be >= 0, got {seed}")
+    extra = list(getattr(args, "overrides", None) or [])
+    for i, item in enumerate(extra):
+        key, eq, value = item.partition("=")
+        if not eq and i + 1 < len(extra):
+            value = extra[i + 1]
+        name = key.lstrip("-").replace("-", "_")
+        if key.startswith("--") and (name == "seed" or name.endswith(".seed")):
+            try:
+                bad = int(value) < 0
+            except ValueError:
+                continue               # not a number: the command's own parser names it
+            if bad:
+                raise UsageError(f"--{name}: must be >= 0, got {value}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_of(argv)
@@ -238,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.overrides = extra
     prog = _prog(parser, args)
     try:
+        _check_seeds(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

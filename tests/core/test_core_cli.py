@@ -102,6 +102,7 @@ def _register_boom(subparsers):
     p = subparsers.add_parser("boom")
     p.add_argument("--kind", required=True)
     p.add_argument("--out-dir", default="/nonexistent/run")
+    p.add_argument("--seed", type=int, default=0)
 
     def run(args):
         from transcendence.cli import UsageError
@@ -119,7 +120,7 @@ def _register_boom(subparsers):
             raise KeyboardInterrupt
         return 0
 
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, accepts_overrides=True)
 
 
 @pytest.fixture()
@@ -147,6 +148,21 @@ def test_other_failures_are_not_hidden(boom, capsys):
     assert boom(["boom", "--kind", "interrupt"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert boom(["boom", "--kind", "fine"]) == 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--seed", "-2"], "--seed: must be >= 0, got -2"),
+    (["--seed=-1"], "--seed: must be >= 0, got -1"),                 # an override
+    (["--model.seed", "-3"], "--model.seed: must be >= 0, got -3"),  # a nested override, two tokens
+])
+def test_a_negative_seed_is_refused_for_every_command(boom, capsys, extra, message):
+    assert boom(["boom", "--kind", "fine", *extra]) == 2
+    assert capsys.readouterr().err == f"transcendence boom: error: {message}\n"
+
+
+def test_a_non_numeric_seed_override_is_left_to_the_command(boom):
+    assert boom(["boom", "--kind", "fine", "--model.seed=abc"]) == 0
+    assert boom(["boom", "--kind", "fine", "--seed", "7"]) == 0
 
 
 def test_traceback_on_request(boom, monkeypatch):
