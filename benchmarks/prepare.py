@@ -48,8 +48,8 @@ import chess.pgn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chess_exp.data.readers import SAMPLE_PGN, default_data_dir  # noqa: E402
 from chess_exp.data.prepare import prepare  # noqa: E402
+from chess_exp.data.readers import SAMPLE_PGN, default_data_dir  # noqa: E402
 
 
 def first_games(src: Path, n: int, dst: Path) -> int:

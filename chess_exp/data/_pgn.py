@@ -19,7 +19,8 @@ board finds that (``check_legal=True`` in ``read_games``, and always on the ``mo
 from __future__ import annotations
 
 import re
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 __all__ = ["Malformed", "RESULTS", "iter_raw_pgn_games", "pgn_chunks", "split_pgn_games", "safe_cut", "parse_headers", "movetext_to_transcript",
            "normalise_transcript", "transcript_to_sans", "sans_to_transcript", "split_evals"]
@@ -465,7 +466,7 @@ def transcript_to_sans(t: bytes) -> list[str]:
     return _NUM_RE.sub(b"", t).decode("ascii").split(" ")
 
 
-def sans_to_transcript(sans: "list[str] | tuple[str, ...]") -> str:
+def sans_to_transcript(sans: list[str] | tuple[str, ...]) -> str:
     """``["e4", "e5", "Nf3"]`` -> ``1.e4 e5 2.Nf3`` (no validation)."""
     parts = []
     for i in range(0, len(sans), 2):

@@ -16,7 +16,7 @@ ambiguous, not SAN); the tests check this on random games and on every game of t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import chess
 

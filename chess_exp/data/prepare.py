@@ -28,9 +28,9 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import chess
 import numpy as np
@@ -290,7 +290,7 @@ def _in_order(pool, fn, items: Iterator, depth: int) -> Iterator:  # noqa: ANN00
 # --- the pipeline ----------------------------------------------------------------------------
 
 def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenizer: str = "char",
-            filters: Filters = Filters(), val_fraction: float = 0.05, dedupe: bool = True,
+            filters: Filters | None = None, val_fraction: float = 0.05, dedupe: bool = True,
             check_legal: bool = False, workers: int = 0, max_games: int | None = None,
             progress: bool = True, force: bool = False) -> dict:
     """Read ``inputs`` in order, filter, split, tokenise and write ``out``; returns the meta dict.
@@ -299,6 +299,7 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
     non-empty ``out`` without ``force``, ...), before anything is written. Malformed games never
     raise: they are counted in ``meta["stats"]``. ``out`` is replaced whole at the end, or not at all.
     """
+    filters = filters if filters is not None else Filters()
     tok = get_tokenizer(tokenizer)
     if not inputs:
         raise ValueError("--input: give at least one file")

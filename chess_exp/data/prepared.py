@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -331,7 +332,7 @@ class DatasetWriter:
             if kind in ("preparing", "old") and pid.isdigit() and not _pid_alive(int(pid)) and p.is_dir():
                 shutil.rmtree(p, ignore_errors=True)
 
-    def __enter__(self) -> "DatasetWriter":
+    def __enter__(self) -> DatasetWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001

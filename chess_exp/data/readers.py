@@ -2,12 +2,18 @@
 
 Inputs (all streamed in constant memory, compressed or not):
 
-- PGN: ``.pgn``, ``.pgn.zst``, ``.pgn.xz``, ``.pgn.bz2``, ``.pgn.gz`` (the lichess database);
-- the paper's CSV shards ``url,WhiteElo,BlackElo,result,transcript`` (``.csv``, compressed too);
-- the sample's transcripts CSV (``game_id, ..., white_elo, black_elo, result, ..., moves_san``).
+- PGN: ``.pgn``, ``.pgn.zst``, ``.pgn.xz``, ``.pgn.bz2``, ``.pgn.gz`` (the lichess database), split into
+  games the way python-chess reads them (``chess_exp.data._pgn.split_pgn_games``);
+- the paper's released shards: headerless ``site,WhiteElo,BlackElo,Result,transcript`` lines in
+  ``<bin>/lichess_db_standard_rated_YYYY-MM.pgn.NN.zst`` (:func:`expand_inputs` selects the bins by cap);
+- CSV with a header: a ``transcript`` column (with ``url``/``WhiteElo``/``BlackElo``/``result``), the
+  sample's transcripts CSV (``moves_san``), or Karvonen's blocks (``transcript`` alone: 1,024-character
+  blocks of ``;``-separated games).
 
 Every game comes out as a :class:`Game` with its moves as SAN. Malformed games are skipped and
-counted by reason in a :class:`ReadStats`; a reader never raises on a bad game.
+counted by reason in a :class:`ReadStats` (``seen == kept + malformed + filtered``); a reader never
+raises on a bad game, and a damaged compressed stream ends at the damage, which ``ReadStats.cuts``
+reports.
 
 >>> from chess_exp.data.readers import transcript, in_cap, split_of
 >>> transcript(["e4", "e5", "Nf3"])
@@ -25,9 +31,10 @@ import os
 import re
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import chess
 
@@ -92,7 +99,7 @@ class ReadStats:
     def drop(self, reason: str) -> None:
         self.malformed[reason] += 1
 
-    def merge(self, other: "ReadStats") -> None:
+    def merge(self, other: ReadStats) -> None:
         self.seen += other.seen
         self.kept += other.kept
         self.malformed.update(other.malformed)
@@ -396,7 +403,7 @@ class _Filtered(Exception):
 Outcome = "_Record | tuple[str, str]"
 
 
-def _pgn_record(raw: bytes, filters: "Filters | None" = None) -> _Record:
+def _pgn_record(raw: bytes, filters: Filters | None = None) -> _Record:
     """One game of :func:`chess_exp.data._pgn.split_pgn_games`; Malformed, or ("f", reason) (or
     _Filtered) when ``filters`` rejects it by its headers (checked before the movetext is parsed)."""
     if not raw.isascii():
@@ -486,7 +493,7 @@ def _check_mate_result(t: bytes, n_plies: int, result: bytes) -> None:
 RESULTS_DECIDED = (b"1-0", b"0-1", b"1/2-1/2")
 
 
-def parse_pgn_chunk(chunk: bytes, filters: "Filters | None" = None) -> list:
+def parse_pgn_chunk(chunk: bytes, filters: Filters | None = None) -> list:
     """The outcome of each game of a chunk of whole PGN games (see :data:`Outcome`), in order."""
     out: list = []
     for raw in _pgn.split_pgn_games(chunk):
@@ -567,7 +574,7 @@ def _csv_split(line: str) -> list[str]:
         raise Malformed("bad_csv_row", "bad quoting") from None
 
 
-def _csv_row_record(line: str, layout: CsvLayout, filters: "Filters | None") -> _Record:
+def _csv_row_record(line: str, layout: CsvLayout, filters: Filters | None) -> _Record:
     row = _csv_split(line)
     if len(row) != layout.width:
         if len(row) < layout.width:
@@ -600,7 +607,7 @@ def _csv_row_record(line: str, layout: CsvLayout, filters: "Filters | None") -> 
     return _Record(gid, white_elo, black_elo, result, t, n_plies, headers, None)
 
 
-def _block_outcomes(line: str, layout: CsvLayout, filters: "Filters | None") -> list:
+def _block_outcomes(line: str, layout: CsvLayout, filters: Filters | None) -> list:
     try:
         row = _csv_split(line)
         if len(row) != layout.width:
@@ -632,7 +639,7 @@ def _block_outcomes(line: str, layout: CsvLayout, filters: "Filters | None") -> 
     return out
 
 
-def parse_csv_chunk(chunk: bytes, layout: CsvLayout, filters: "Filters | None" = None) -> list:
+def parse_csv_chunk(chunk: bytes, layout: CsvLayout, filters: Filters | None = None) -> list:
     """The outcome of each row (each game of a block row) of a chunk of whole CSV lines, in order."""
     out: list = []
     for raw in chunk.split(b"\n"):
@@ -655,7 +662,7 @@ def parse_csv_chunk(chunk: bytes, layout: CsvLayout, filters: "Filters | None" =
     return out
 
 
-def parse_chunk(fmt: str, layout: CsvLayout | None, chunk: bytes, filters: "Filters | None" = None) -> list:
+def parse_chunk(fmt: str, layout: CsvLayout | None, chunk: bytes, filters: Filters | None = None) -> list:
     """:func:`parse_pgn_chunk` or :func:`parse_csv_chunk` (``fmt`` from :func:`source_chunks`)."""
     if fmt == "pgn":
         return parse_pgn_chunk(chunk, filters)
@@ -703,7 +710,7 @@ def source_chunks(path: str | os.PathLike, source: _Source, chunk_size: int = 1 
 
 
 def _records(path: str | os.PathLike, stats: ReadStats, source: _Source | None = None,
-             filters: "Filters | None" = None) -> Iterator[_Record]:
+             filters: Filters | None = None) -> Iterator[_Record]:
     """The records of one file in order, counting every game in ``stats`` (seen, malformed, filtered
     by ``filters``' header-level checks, applied before the moves are parsed)."""
     source = source or _Source(path, stats=stats)
@@ -881,6 +888,6 @@ class Filters:
         return self.reason(game.white_elo, game.black_elo, game.result, game.n_plies,
                            lambda tag, col: game.headers.get(tag, game.headers.get(col)))
 
-    def record_reason(self, rec: "_Record") -> str | None:
+    def record_reason(self, rec: _Record) -> str | None:
         return self.reason(rec.white_elo, rec.black_elo, rec.result, rec.n_plies,
                            lambda tag, col: _record_header(rec, tag, col))

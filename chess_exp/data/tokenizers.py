@@ -28,7 +28,8 @@ and no legal move's ``move_tokens`` is a prefix of another's (``char`` ends each
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import chess
 import numpy as np

@@ -17,9 +17,18 @@ from hypothesis import strategies as st
 
 from chess_exp.data import _pgn
 from chess_exp.data._pgn_replay import san_to_move
-from chess_exp.data.readers import Filters, Game, ReadStats, in_cap, read_games, split_of, time_control_speed, transcript
 from chess_exp.data.prepare import add_arguments, main, prepare
 from chess_exp.data.prepared import iter_game_tokens, load_prepared
+from chess_exp.data.readers import (
+    Filters,
+    Game,
+    ReadStats,
+    in_cap,
+    read_games,
+    split_of,
+    time_control_speed,
+    transcript,
+)
 from chess_exp.data.tokenizers import get_tokenizer
 
 

@@ -18,9 +18,9 @@ import pytest
 
 from chess_exp.data import readers as data
 from chess_exp.data._pgn import transcript_to_sans
-from chess_exp.data.readers import SAMPLE_CSV, SAMPLE_PGN, ReadStats, read_games
 from chess_exp.data.prepare import prepare
 from chess_exp.data.prepared import iter_game_tokens
+from chess_exp.data.readers import SAMPLE_CSV, SAMPLE_PGN, ReadStats, read_games
 from chess_exp.data.tokenizers import get_tokenizer
 
 pytestmark = pytest.mark.data
@@ -107,7 +107,7 @@ def test_no_evaluation_reaches_a_transcript(pgn_records, shared_data_dir):
 def test_char_round_trip_every_game(pgn_records):
     """PGN -> transcript -> char ids -> text gives back ';' + the transcript, and the SAN list."""
     tok = get_tokenizer("char")
-    for gid, _, _, n_plies, t in pgn_records[0]:
+    for _gid, _, _, n_plies, t in pgn_records[0]:
         ids = tok.encode_array(b";" + t)
         assert ids[0] == 15 and ids.max() < 32
         text = tok.decode(ids.tolist())
