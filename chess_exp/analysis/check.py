@@ -538,7 +538,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     rows = evaluate(inst, learners, temperatures=a.temperatures, subsets=subsets, legal_mass=legal_mass,
                     seed=a.seed, n_boot=a.boot)
     table = table_markdown(rows)
-    result = {"command": "transcendence chess " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None,
+    result = {"argv": " ".join(sys.argv),
               "panel": panel.name, "positions": str(a.positions), "n": len(positions), "seed": a.seed,
               "ply_range": [a.min_ply, a.max_ply], "reward": reward_info, "oracle": panel.engine.tag,
               "checkpoint": a.checkpoint if a.model else None, "model_family": family,
