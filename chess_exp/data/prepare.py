@@ -26,6 +26,7 @@ import functools
 import hashlib
 import multiprocessing as mp
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -45,6 +46,8 @@ from chess_exp.data.tokenizers import get_tokenizer
 __all__ = ["add_arguments", "main", "prepare"]
 
 _CHUNK = 1 << 20  # bytes of input text per unit of work
+_SPEEDS = ("ultrabullet", "bullet", "blitz", "rapid", "classical", "correspondence")
+_TC_RE = re.compile(r"[0-9]+(\+[0-9]+)?|-")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -309,6 +312,14 @@ def prepare(inputs: list[str | os.PathLike], out: str | os.PathLike, *, tokenize
         raise ValueError(f"--val-fraction must be in [0, 1], got {val_fraction}")
     if workers < 0:
         raise ValueError(f"--workers must be >= 0 (0 = all cores), got {workers}")
+    if filters.cap is not None and filters.cap < 0:
+        raise ValueError(f"--cap is a rating and must be >= 0, got {filters.cap}; leave it out to keep every rating")
+    if filters.min_plies < 0:
+        raise ValueError(f"--min-plies must be >= 0, got {filters.min_plies}")
+    for tc in filters.time_controls:
+        if tc not in _SPEEDS and not _TC_RE.fullmatch(tc):
+            raise ValueError(f"--time-control: {tc!r} is neither a lichess speed ({', '.join(_SPEEDS)}) nor a "
+                             "TimeControl tag such as 600+0")
     paths = data.expand_inputs(inputs, filters.cap)
     for p in paths:
         data.input_format(p)

@@ -143,6 +143,16 @@ def test_force_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     assert (out / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("option,value", [("--cap", "-5"), ("--min-plies", "-1"), ("--time-control", "fast"),
+                                          ("--workers", "-2"), ("--val-fraction", "1.5")])
+def test_bad_filter_arguments_are_refused_before_anything_is_written(tmp_path, option, value, capsys):
+    out = tmp_path / "out"
+    assert run_cli(["--input", str(_src(tmp_path)), "--out", str(out), option, value, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert option in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
 @pytest.mark.parametrize("value", ["0", "-3"])
 def test_max_games_below_one_is_refused(tmp_path, value, capsys):
     out = tmp_path / "out"
