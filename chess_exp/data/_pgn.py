@@ -109,7 +109,9 @@ def pgn_chunks(stream: BinaryIO, chunk_size: int = 1 << 22) -> Iterator[bytes]:
             buf = buf.lstrip(b"\xef\xbb\xbf")
             first = False
         cut = safe_cut(buf)
-        if cut <= 0:
+        if cut <= 0 and len(buf) > 8 * chunk_size:  # no header line for long (games without headers):
+            cut = buf.rfind(b"\n\n") + 2  # cut after a blank line, which ends a game's movetext
+        if cut <= 1:
             carry = buf
             continue
         yield buf[:cut]

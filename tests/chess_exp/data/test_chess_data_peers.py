@@ -83,6 +83,15 @@ def test_pgn_games_are_the_ones_python_chess_reads(tmp_path, layout):
         assert meta["stats"]["filtered"] == {"unrated": 1}  # no ratings: in no cap, and counted
 
 
+def test_headerless_file_is_read_in_bounded_chunks():
+    from chess_exp.data import _pgn
+    text = "1. e4 e5 2. Nf3 Nc6 3. Bb5 a6 1/2-1/2\n\n" * 3000  # no header line anywhere
+    chunks = list(_pgn.pgn_chunks(io.BytesIO(text.encode()), chunk_size=1000))
+    assert max(map(len, chunks)) <= 9 * 1000 + 100 and len(chunks) > 10
+    games = [g for c in chunks for g in _pgn.split_pgn_games(c)]
+    assert len(games) == 3000 and all(g.startswith(b"\n\n1. e4") for g in games)
+
+
 def test_cut_headers_before_a_new_game_lose_only_themselves(tmp_path):
     cut = game("x0000001", SCHOLAR, "1-0")[:60]  # the file was cut inside the headers
     src = tmp_path / "cut.pgn"
