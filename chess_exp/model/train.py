@@ -53,6 +53,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from chess_exp.data.prepared import game_spans
 from chess_exp.model.checkpoints import (
     checkpoint_path,
     keep_step_copy,
@@ -240,8 +241,7 @@ def next_move_accuracy(model: GPT, split: Split, *, max_games: int = 0, batch_si
     model.eval()
     device = model.lm_head.weight.device
     T = model.config.block_size
-    ends = np.append(split.offsets[1:], len(split.tokens))
-    games = list(zip(split.offsets, ends))[: max_games or None]
+    games = list(zip(*game_spans(split.offsets, len(split.tokens))))[: max_games or None]
     correct = total = 0
     for i in range(0, len(games), batch_size):
         batch = games[i:i + batch_size]
@@ -267,9 +267,8 @@ def split_games_sans(split: Split, tokenizer: Any, max_games: int = 0) -> list[l
 
     import chess
 
-    ends = np.append(split.offsets[1:], len(split.tokens))
     games = []
-    for s, e in list(zip(split.offsets, ends))[: max_games or None]:
+    for s, e in list(zip(*game_spans(split.offsets, len(split.tokens))))[: max_games or None]:
         ids = [int(t) for t in split.tokens[s:e]]
         if tokenizer.name == "move":
             board, sans = chess.Board(), []
@@ -402,8 +401,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     acc, n = next_move_accuracy(model, val, max_games=max_games, ignore=ignore, batch_size=batch_size)
     # loss over whole games from position 0, the same token set as the accuracy plus start/end
     T = model.config.block_size
-    ends = np.append(val.offsets[1:], len(val.tokens))
-    games = list(zip(val.offsets, ends))[: max_games or None]
+    games = list(zip(*game_spans(val.offsets, len(val.tokens))))[: max_games or None]
     nll = count = 0.0
     counts = _token_counts(train_split.tokens, model.config.vocab_size) + 1.0
     unigram = torch.from_numpy(-np.log(counts / counts.sum()))
