@@ -108,7 +108,7 @@ def _compare_fits(repeats: int) -> dict[str, float]:
         opt = torch.optim.LBFGS([w], lr=1, max_iter=1000, tolerance_grad=1e-7,
                                 tolerance_change=1e-12, history_size=10, line_search_fn="strong_wolfe")
 
-        def closure() -> torch.Tensor:
+        def closure(opt: torch.optim.Optimizer = opt, w: torch.Tensor = w) -> torch.Tensor:
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(xt @ w.T, yt)
             loss.backward()

@@ -22,8 +22,7 @@ import numpy as np
 
 from sims._common import check_probabilities, check_temperatures
 from sims._runner import Task
-from transcendence import (check_transcendence, critical_temperature, mixture,
-                           tempered_reward)
+from transcendence import check_transcendence, critical_temperature, mixture, tempered_reward
 
 NAME = "correlated_errors"
 

@@ -23,8 +23,14 @@ import numpy as np
 from sims._common import check_positive, check_probabilities, check_temperatures
 from sims._instances import noisy_experts, random_reward
 from sims._runner import Task
-from transcendence import (check_transcendence, critical_temperature, expected_reward, mixture,
-                           optimal_policy, tempered_reward)
+from transcendence import (
+    check_transcendence,
+    critical_temperature,
+    expected_reward,
+    mixture,
+    optimal_policy,
+    tempered_reward,
+)
 
 NAME = "noisy_experts"
 

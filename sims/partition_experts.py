@@ -20,8 +20,7 @@ import numpy as np
 from sims._common import check_probabilities, check_temperatures
 from sims._instances import random_reward
 from sims._runner import Task
-from transcendence import (check_transcendence, critical_temperature, mixture,
-                           partition_experts, tempered_reward)
+from transcendence import check_transcendence, critical_temperature, mixture, partition_experts, tempered_reward
 
 NAME = "partition_experts"
 

@@ -26,8 +26,7 @@ import numpy as np
 from sims._common import check_positive, check_temperatures
 from sims._instances import noisy_experts, random_reward
 from sims._runner import Task
-from transcendence import (check_transcendence, critical_temperature, favor,
-                           mixture, tempered_reward)
+from transcendence import check_transcendence, critical_temperature, favor, mixture, tempered_reward
 
 NAME = "skill_selection"
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from theory._base import Check, Conclusion, Counterexample, Instance, Statement
 from theory import convexity, intermediate, prop1, prop2, prop3, prop4, skill_selection
+from theory._base import Check, Conclusion, Counterexample, Instance, Statement
 from theory.convexity import Segment
 
 #: Every statement, by id, in the order of the paper.

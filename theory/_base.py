@@ -15,9 +15,10 @@ Shapes follow the core: experts ``(k, n_x, n_y)``, input distributions ``(k, n_x
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -153,7 +154,7 @@ class Instance:
                                        input_dists=self.input_dists, weights=self.weights,
                                        **options)
 
-    def replace(self, **changes: Any) -> "Instance":
+    def replace(self, **changes: Any) -> Instance:
         """A copy with some fields changed."""
         fields = dict(experts=self.experts, reward=self.reward, test_dist=self.test_dist,
                       input_dists=self.input_dists, weights=self.weights, parts=self.parts)
@@ -189,7 +190,7 @@ class Conclusion:
         return self.holds
 
 
-def _default_confirm(statement: "Statement", instance: Any) -> bool:
+def _default_confirm(statement: Statement, instance: Any) -> bool:
     return (not statement.hypotheses(instance)) and (not statement.conclusion(instance).holds)
 
 
@@ -211,7 +212,7 @@ class Counterexample:
     dropped: str
     instance: Any
     note: str
-    confirm: Callable[["Statement", Any], bool] = _default_confirm
+    confirm: Callable[[Statement, Any], bool] = _default_confirm
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from theory import _random
-from theory._base import (Conclusion, Counterexample, Instance, Statement, reward_tol,
-                          shared_input_distribution)
+from theory._base import Conclusion, Counterexample, Instance, Statement, reward_tol, shared_input_distribution
 
 ID = "prop1"
 TITLE = "No transcendence at temperature 1 with a shared input distribution"

@@ -25,11 +25,9 @@ import math
 import numpy as np
 
 import transcendence as tr
-from theory import _construct, _random
-from theory import prop3, prop4
+from theory import _construct, _random, prop3, prop4
 from theory._base import Conclusion, Counterexample, Instance, Statement
-from theory._lowtemp import (MODES, argmax_differs_from_optimal, low_temperature_conclusion,  # noqa: F401
-                             low_temperature_threshold)
+from theory._lowtemp import MODES, argmax_differs_from_optimal, low_temperature_conclusion, low_temperature_threshold  # noqa: F401
 
 #: Relative offset for "just below" and "just above" the critical temperature.
 NEAR = 1e-4

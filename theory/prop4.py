@@ -16,13 +16,11 @@ temperatures transcend; the explicit threshold :math:`\tau_0` is checked in both
 
 from __future__ import annotations
 
-
 import numpy as np
 
 import transcendence as tr
 from theory import _random
-from theory._base import (Conclusion, Counterexample, Instance, Statement, reward_tol,
-                          shared_input_distribution)
+from theory._base import Conclusion, Counterexample, Instance, Statement, reward_tol, shared_input_distribution
 from theory._lowtemp import argmax_differs_from_optimal, low_temperature_conclusion
 
 

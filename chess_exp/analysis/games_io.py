@@ -7,8 +7,8 @@ this module only resolves where the sample is and caps the number of games.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from chess_exp.data.readers import SAMPLE_PGN, Game, default_data_dir, in_cap, read_games
 

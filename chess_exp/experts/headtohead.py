@@ -13,8 +13,8 @@ temperature helps. Games go to ``<run>/h2h/`` (resumable, as every ``chess_exp.p
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["head_to_head", "main"]
 
@@ -24,12 +24,12 @@ def head_to_head(run: Path, *, panel_name: str, opponents: Sequence[str], temper
     """``{model@tau: {expert: {"score", "games", "wdl"}}}`` over ``games`` games per pairing."""
     import torch
 
+    from chess_exp.data.tokenizers import get_tokenizer
     from chess_exp.experts.oracle import Oracle
     from chess_exp.experts.panel import build_experts, get_panel
-    from chess_exp.play.games import MatchConfig, ladder_specs, play_games, score_for
     from chess_exp.model.gpt import load_model
+    from chess_exp.play.games import MatchConfig, ladder_specs, play_games, score_for
     from chess_exp.play.players import DistributionPlayer, ModelPlayer
-    from chess_exp.data.tokenizers import get_tokenizer
 
     torch.set_num_threads(1)
     panel = get_panel(panel_name)

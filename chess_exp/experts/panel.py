@@ -151,7 +151,7 @@ class MixturePolicy:
 
     @classmethod
     def from_panel(cls, panel: Panel, oracle: Oracle, *, kind: Literal["prior", "posterior"] = "prior"
-                   ) -> "MixturePolicy":
+                   ) -> MixturePolicy:
         return cls(build_experts(panel, oracle), panel.probabilities, kind=kind,
                    name=f"{panel.name}-mixture-{kind}")
 

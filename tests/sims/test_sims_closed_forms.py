@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from sims import correlated_errors, finite_sample, linear_toy, noisy_experts, partition_experts
-from sims import skill_selection
+from sims import correlated_errors, finite_sample, linear_toy, noisy_experts, partition_experts, skill_selection
 from sims._runner import make_tasks
 
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 
 import theory
 import transcendence as tr
-from theory.prop2 import TIE_AT_ZERO, low_temperature_threshold
 from tests.strategies_theory import arbitrary_instances, instances_of
+from theory.prop2 import TIE_AT_ZERO, low_temperature_threshold
 
 TOY = theory.Instance(experts=[[[0.6, 0.4, 0.0]], [[0.0, 0.4, 0.6]]], reward=[[0.0, 1.0, 0.0]],
                       test_dist=[1.0])

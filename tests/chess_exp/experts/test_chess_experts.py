@@ -15,9 +15,21 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from chess_exp.experts import (EngineSpec, Expert, ExpertSpec, MixturePolicy, Oracle, Panel,
-                               TemperedPolicy, generate_games, get_panel, legal_moves, play_game,
-                               position_key, scan_pgn)
+from chess_exp.experts import (
+    EngineSpec,
+    Expert,
+    ExpertSpec,
+    MixturePolicy,
+    Oracle,
+    Panel,
+    TemperedPolicy,
+    generate_games,
+    get_panel,
+    legal_moves,
+    play_game,
+    position_key,
+    scan_pgn,
+)
 
 pytestmark = pytest.mark.engine
 
