@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from transcendence.config import apply_overrides, config_to_dict, write_run_metadata
+from transcendence.io import atomic_open, atomic_write_json
 
 C = TypeVar("C")
 
@@ -62,21 +63,17 @@ def run_or_report(fn: Any, cfg: Any, out: str) -> Any | None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_default))
-    tmp.replace(path)
+    atomic_write_json(path, obj, indent=1, default=_default)
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write ``rows`` (dicts with the same keys) as CSV, atomically; nothing when there are none."""
     if not rows:
         return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 def _default(o: Any) -> Any:
