@@ -30,14 +30,15 @@ oracle's move, and for the model the mass its unmasked softmax puts on legal mov
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import math
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import chess
 import numpy as np
@@ -112,8 +113,8 @@ def sample_positions(source: str | Path, n: int, *, seed: int, min_ply: int = 0,
     games = _read_games(source, max_games)
     if not games:
         raise ValueError(f"positions: no readable game in {source}")
-    hi = math.inf if max_ply is None else max_ply
-    cands = [(gi, p) for gi, g in enumerate(games) for p in range(min_ply, min(len(g.sans), hi))]
+    cands = [(gi, p) for gi, g in enumerate(games)
+             for p in range(min_ply, len(g.sans) if max_ply is None else min(len(g.sans), max_ply))]
     if len(cands) < n:
         raise ValueError(f"n: {source} has only {len(cands)} positions in the ply range; ask for fewer")
     rng = np.random.default_rng(seed)
@@ -155,7 +156,7 @@ def visit_counts(pgn: str | Path, keys: set[str], *, max_games: int | None = Non
 
 # --- the dense instance ----------------------------------------------------------------------------
 
-def build_instance(positions: Sequence[Position], experts: Sequence[Any], weights: Sequence[float],
+def build_instance(positions: Sequence[Position], experts: Sequence[Any], weights: Sequence[float] | np.ndarray,
                    rewards: Sequence[dict[chess.Move, float]], oracle_moves: Sequence[chess.Move],
                    expert_names: Sequence[str] | None = None) -> Instance:
     """Dense arrays from positions, expert policies (``expert.probs(board, moves)``), one
@@ -237,7 +238,7 @@ def model_critical_temperature(experts: np.ndarray, learner: np.ndarray, reward:
     from scipy.optimize import brentq
 
     taus = np.logspace(-4, 4, 129)
-    m = tr.tempered_reward(learner, taus, reward, test) - best
+    m = np.asarray(tr.tempered_reward(learner, taus, reward, test)) - best
     if tr.tempered_reward(learner, 0.0, reward, test) - best <= 0 or m[0] <= 0:
         return None
     below = np.flatnonzero(m <= 0)
@@ -246,6 +247,26 @@ def model_critical_temperature(experts: np.ndarray, learner: np.ndarray, reward:
     j = int(below[0])
     g = lambda lt: float(tr.tempered_reward(learner, math.exp(lt), reward, test)) - best  # noqa: E731
     return float(math.exp(brentq(g, math.log(taus[j - 1]), math.log(taus[j]), xtol=1e-12)))
+
+
+def _row(player: str, tau: float, policy: np.ndarray, value: float, extra: dict | None = None, *,
+         subset: str, reward: np.ndarray, best_policy: np.ndarray, clusters: np.ndarray, oracle: np.ndarray,
+         r_oracle: float, gap: float, best_name: str, rng: np.random.Generator, n_boot: int) -> dict[str, Any]:
+    """One result row: R and the margin over the best expert with intervals over games, eps*, agreement."""
+    per_pos = _per_position_reward(policy, reward)
+    assert abs(per_pos.mean() - value) < 1e-9, "per-position rewards disagree with the core"
+    margin_pos = tr.favor(policy, best_policy, reward)  # the core's per-input favor over the best expert
+    iv = cluster_interval(per_pos, clusters, rng=rng, n_boot=n_boot)
+    ivm = cluster_interval(margin_pos, clusters, rng=rng, n_boot=n_boot)
+    out = {"subset": subset, "n_positions": int(len(clusters)), "n_games": int(len(np.unique(clusters))),
+           "player": player, "temperature": tau, "reward": value, "ci_low": iv.lo, "ci_high": iv.hi,
+           "margin": float(margin_pos.mean()), "margin_ci_low": ivm.lo, "margin_ci_high": ivm.hi,
+           "transcends": bool(ivm.lo > 0),
+           "eps_star": float((r_oracle - value) / gap) if gap > 0 else float("nan"),
+           "oracle_agreement": float((policy * oracle).sum(axis=1).mean()),
+           "best_expert": best_name, "legal_mass": None, "tau_star": None}
+    out.update(extra or {})
+    return out
 
 
 def evaluate(inst: Instance, learners: dict[str, np.ndarray], *, temperatures: Sequence[float],
@@ -269,26 +290,13 @@ def evaluate(inst: Instance, learners: dict[str, np.ndarray], *, temperatures: S
         test = np.full(idx.size, 1.0 / idx.size)
         base = tr.check_transcendence(e, r, test, temperature=0.0, weights=inst.weights, mode=mode)
         best = base.best_expert
-        r_oracle = tr.expected_reward(inst.oracle[idx], r, test)
-        r_uniform = tr.expected_reward(inst.uniform[idx], r, test)
+        r_oracle = float(tr.expected_reward(inst.oracle[idx], r, test))
+        r_uniform = float(tr.expected_reward(inst.uniform[idx], r, test))
         gap = r_oracle - r_uniform
 
-        def row(player: str, tau: float, policy: np.ndarray, value: float, extra: dict | None = None
-                ) -> dict[str, Any]:
-            per_pos = _per_position_reward(policy, r)
-            assert abs(per_pos.mean() - value) < 1e-9, "per-position rewards disagree with the core"
-            margin_pos = tr.favor(policy, e[best], r)  # the core's per-input favor over the best expert
-            iv = cluster_interval(per_pos, clusters, rng=rng, n_boot=n_boot)
-            ivm = cluster_interval(margin_pos, clusters, rng=rng, n_boot=n_boot)
-            out = {"subset": subset, "n_positions": int(idx.size), "n_games": int(len(np.unique(clusters))),
-                   "player": player, "temperature": tau, "reward": value, "ci_low": iv.lo, "ci_high": iv.hi,
-                   "margin": float(margin_pos.mean()), "margin_ci_low": ivm.lo, "margin_ci_high": ivm.hi,
-                   "transcends": bool(ivm.lo > 0),
-                   "eps_star": float((r_oracle - value) / gap) if gap > 0 else float("nan"),
-                   "oracle_agreement": float((policy * inst.oracle[idx]).sum(axis=1).mean()),
-                   "best_expert": inst.expert_names[best], "legal_mass": None, "tau_star": None}
-            out.update(extra or {})
-            return out
+        row = functools.partial(_row, subset=subset, reward=r, best_policy=e[best], clusters=clusters,
+                                oracle=inst.oracle[idx], r_oracle=r_oracle, gap=gap,
+                                best_name=inst.expert_names[best], rng=rng, n_boot=n_boot)
 
         for i, name in enumerate(inst.expert_names):
             rows.append(row(name, 1.0, e[i], float(base.expert_rewards[i])))
@@ -476,8 +484,8 @@ def _learner_distributions(checkpoint: str, positions: list[Position]
         board_policy = isinstance(state, dict) and "model_config" in state and "train_config" in state
     if board_policy:
         from chess_exp.model.board import load_board_policy
-        model = load_board_policy(ckpt)
-        out = model.move_distributions([p.board for p in positions])
+        board_model = load_board_policy(ckpt)
+        out = board_model.move_distributions([p.board for p in positions])
         return [(m, p) for m, p, _ in out], np.array([lm for _, _, lm in out]), "board policy (MLP, from/to head)"
     from chess_exp.data.tokenizers import get_tokenizer
     from chess_exp.model.gpt import load_model
@@ -547,7 +555,7 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
               "seconds": round(time.time() - t0, 1), "rows": rows}
     atomic_write_json(out / "results.json", result)
     atomic_write_text(out / "results.md", f"# chess check: {panel.name} on {a.positions}\n\n{table}")
-    per_pos = {"game": inst.clusters, "ply": plies, "reward": inst.reward, "experts": inst.experts,
+    per_pos: dict[str, Any] = {"game": inst.clusters, "ply": plies, "reward": inst.reward, "experts": inst.experts,
                "oracle": inst.oracle, "legal": inst.legal}
     if visits is not None:
         per_pos["visits"] = visits

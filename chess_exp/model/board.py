@@ -27,16 +27,15 @@ weights as an uninterrupted one.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
 import resource
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import chess
 import chess.pgn
@@ -188,7 +187,7 @@ class PositionSet:
             np.savez(f, **asdict(self))
 
     @classmethod
-    def load(cls, path: Path) -> "PositionSet":
+    def load(cls, path: Path) -> PositionSet:
         with np.load(path) as z:
             return cls(**{k: z[k] for k in ("packed", "target", "legal_ptr", "legal_idx", "game", "ply")})
 

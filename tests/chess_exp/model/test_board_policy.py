@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import chess
 import chess.pgn
 import numpy as np
