@@ -252,3 +252,32 @@ def test_visit_counts_count_positions_of_the_training_games(tmp_path) -> None:
     assert counts[position_key(after_e4)] == 2
     assert counts[position_key(after_e4_e5)] == 0
     assert check.visit_counts(pgn, keys, max_games=1)[position_key(after_e4)] == 1
+
+
+def test_transcript_model_checkpoint_is_a_learner(tmp_path) -> None:
+    """A transcript-GPT checkpoint gives the same exact distributions as the model's player does."""
+    import torch
+
+    from chess_exp.data.tokenizers import get_tokenizer
+    from chess_exp.model.checkpoints import save_checkpoint
+    from chess_exp.model.gpt import GPT, GPTConfig
+    from chess_exp.play.players import ModelPlayer
+
+    torch.manual_seed(0)
+    tok = get_tokenizer("move")
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16)).eval()
+    ckpt = tmp_path / "checkpoints" / "ckpt.pt"
+    save_checkpoint(ckpt, model, None, 3, {"note": "test"}, "move")
+    board = chess.Board()
+    sans = []
+    for san in ("e4", "e5", "Nf3"):
+        sans.append(san)
+        board.push_san(san)
+    positions = [check.Position("g", 0, chess.Board(), ()), check.Position("g", 3, board, tuple(sans))]
+    dists, legal_mass, family = check._learner_distributions(str(ckpt), positions)
+    assert family == "transcript GPT" and legal_mass is None
+    want = ModelPlayer(model, tok, policy="exact").move_distributions([p.board for p in positions],
+                                                                        [p.sans for p in positions])
+    for (moves, probs), (w_moves, w_probs), pos in zip(dists, want, positions):
+        assert set(moves) == set(pos.board.legal_moves) and abs(probs.sum() - 1) < 1e-12
+        assert moves == w_moves and np.allclose(probs, w_probs, atol=1e-12)
