@@ -507,10 +507,10 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
 
     t0 = time.time()
     panel = get_panel(a.panel)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
     positions = sample_positions(a.positions, a.n, seed=a.seed, min_ply=a.min_ply, max_ply=a.max_ply,
                                  max_games=a.max_games)
+    out = Path(a.out)  # created only once the inputs are known to be good
+    out.mkdir(parents=True, exist_ok=True)
     log(f"{len(positions)} positions from {len(set(p.game for p in positions))} games of {a.positions}")
     from chess_exp.experts.oracle import default_cache_dir
     oracle = Oracle(panel.engine, cache_dir=a.experts_cache or default_cache_dir(), stockfish=a.stockfish)
