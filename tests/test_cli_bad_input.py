@@ -197,9 +197,6 @@ CASES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
 
 #: chess cases that do not behave yet (their commands are being fixed elsewhere): case id -> reason
 CHESS_PENDING: dict[str, str] = {
-    "chess prepare --cap -5": "prepare accepts a negative --cap (exit 0, an empty dataset)",
-    "chess prepare --min-plies -1": "prepare accepts a negative --min-plies (exit 0)",
-    "chess prepare --time-control fast": "prepare accepts an unknown speed name (exit 0)",
     "chess eval --step -3": "eval accepts a negative --step and plays (exit 0)",
     "chess majority --caps=": "majority writes config.json before checking --caps",
 }
