@@ -14,18 +14,29 @@ keys and values that do not parse as the field's type are errors that name the k
 Sweep(seed=3, taus=(0.5, 2.0))
 
 Nested configs are reached with dots: ``--model.n_layer=4``.
+
+A command's options can also be generated from its config (:func:`add_config_arguments`, then
+:func:`config_from_args`): one option per field, spelled ``--max_games`` and ``--max-games``, typed by
+the field's annotation, with the help text taken from the comment after the field on its line.
 """
 
 from __future__ import annotations
 
+import argparse
+import ast
 import dataclasses
+import functools
+import inspect
+import io
 import os
 import platform
 import subprocess
 import sys
+import textwrap
+import tokenize
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
@@ -33,7 +44,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 from transcendence.io import atomic_write_json
 
 __all__ = ["apply_overrides", "config_to_dict", "config_from_dict", "parse_overrides",
-           "write_run_metadata"]
+           "write_run_metadata", "add_config_arguments", "config_from_args", "field_comments"]
 
 C = TypeVar("C")
 
@@ -135,6 +146,148 @@ def _set(obj: Any, path: list[str], text: str, full_key: str) -> Any:
                              f"for example --{full_key}.{dataclasses.fields(current)[0].name}=...")
         new = _parse_value(text, hints[head], full_key)
     return dataclasses.replace(obj, **{head: new})
+
+
+# ---------------------------------------------------------------- options generated from a config
+@functools.cache
+def field_comments(cls: type) -> dict[str, str]:
+    """``{field: comment}``: the ``# comment`` after each field of the dataclass ``cls`` on its line
+    (the field's last line when its default spans several), read once from the source."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        comments = {tok.start[0]: tok.string.lstrip("#").strip()
+                    for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                    if tok.type == tokenize.COMMENT}
+        node = ast.parse(source).body[0]
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for stmt in node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                text = comments.get(stmt.end_lineno or stmt.lineno) or comments.get(stmt.lineno)
+                if text:
+                    out[stmt.target.id] = text
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _is_bool(tp: Any) -> bool:
+    if tp is bool:
+        return True
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        members = [m for m in get_args(tp) if m is not type(None)]
+        return members == [bool]
+    return False
+
+
+def _literal_choices(tp: Any) -> tuple[Any, ...] | None:
+    if get_origin(tp) is Literal:
+        return get_args(tp)
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        members = [m for m in get_args(tp) if m is not type(None)]
+        if len(members) == 1 and get_origin(members[0]) is Literal:
+            return get_args(members[0])
+    return None
+
+
+def _option_type(tp: Any, key: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return _parse_value(text, tp, key)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = key
+    return parse
+
+
+class _Each(argparse.Action):
+    """``nargs="+"`` for a tuple field: the values are parsed one by one into a tuple."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, tuple(values))
+
+
+def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
+                         *, exclude: Iterable[str] = (), aliases: dict[str, str] | None = None,
+                         required: Iterable[str] = ()) -> None:
+    """Add one option per field of the dataclass ``cls`` to ``parser`` (a parser or argument group).
+
+    ``--max-games`` and ``--max_games`` both set the field ``max_games``, as ``--key=value`` or
+    ``--key value``. Values are parsed by the field's type (bool, int, float, str, Path, ``Literal``
+    choices, ``X | None`` with ``none``, tuples as comma lists; a field whose metadata has
+    ``{"nargs": "+"}`` takes one value per word instead). A bool field ``flag`` is also set by a bare
+    ``--flag`` and cleared by ``--no-flag``. A field without a default (or named in ``required``) is
+    required. ``aliases`` maps more option spellings to field names. Defaults are the config's, so
+    the parsed namespace holds every field. Help is the comment after the field in its class.
+    """
+    hints = get_type_hints(cls)
+    comments = field_comments(cls)
+    skip, must = set(exclude), set(required)
+    extra: dict[str, list[str]] = {}
+    for option, name in (aliases or {}).items():
+        extra.setdefault(name, []).append(option)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            raise TypeError(f"{cls.__name__}.{f.name}: nested configs have no generated options")
+        names = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
+        names += [a for a in extra.pop(f.name, []) if a not in names]
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        is_required = f.name in must or (f.default is dataclasses.MISSING
+                                          and f.default_factory is dataclasses.MISSING)
+        text = comments.get(f.name, "")
+        if not is_required and "default" not in text and default not in (None, "", ()):
+            text = f"{text} (default {_show(default)})".strip()
+        kw: dict[str, Any] = {"dest": f.name, "help": text or None}
+        if is_required:
+            kw["required"] = True
+        else:
+            kw["default"] = default
+        if _is_bool(tp):
+            parser.add_argument(*names, nargs="?", const=True, metavar="BOOL",
+                                type=_option_type(tp, f.name), **kw)
+            negations = [f"--no-{n[2:]}" for n in names]
+            parser.add_argument(*negations, dest=f.name, action="store_const", const=False,
+                                default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            continue
+        choices = _literal_choices(tp)
+        if choices is not None:
+            kw["choices"] = choices
+        if f.metadata.get("nargs") and get_origin(tp) in (tuple, list):
+            inner = get_args(tp)[0] if get_args(tp) else str
+            parser.add_argument(*names, nargs=f.metadata["nargs"], action=_Each,
+                                type=_option_type(inner, f.name), **kw)
+            continue
+        parser.add_argument(*names, type=_option_type(tp, f.name), **kw)
+    if extra:
+        raise TypeError(f"aliases for unknown fields of {cls.__name__}: {', '.join(sorted(extra))}")
+
+
+def config_from_args(cls: type[C], args: argparse.Namespace, **fixed: Any) -> C:
+    """The ``cls`` config from a namespace parsed with :func:`add_config_arguments`: every field the
+    namespace holds, then ``fixed`` (values set by the command itself)."""
+    kwargs = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+              if f.init and hasattr(args, f.name)}
+    kwargs.update(fixed)
+    return cls(**kwargs)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
