@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diversity": ("chess_exp.analysis.diversity", "normalised action entropy of common states (Fig. 5)"),
     "tsne": ("chess_exp.analysis.tsne", "t-SNE of the model's last hidden layer (Fig. 3)"),
     "check": ("chess_exp.analysis.check", "per-position transcendence check: experts, exact mixture, model (core maths)"),
+    "map": ("chess_exp.analysis.transcendence_map", "where a trained learner transcends: expert noise x training budget, resumable"),
 }
 
 
