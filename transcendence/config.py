@@ -243,8 +243,9 @@ def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
             raise TypeError(f"{cls.__name__}.{f.name}: nested configs have no generated options")
-        names = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
+        names = [f"--{f.name.replace('_', '-')}"]
         names += [a for a in extra.pop(f.name, []) if a not in names]
+        hidden = [f"--{f.name}"] if "_" in f.name else []  # accepted, not listed in --help
         if f.default is not dataclasses.MISSING:
             default: Any = f.default
         elif f.default_factory is not dataclasses.MISSING:
@@ -253,30 +254,32 @@ def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
             default = None
         is_required = f.name in must or (f.default is dataclasses.MISSING
                                           and f.default_factory is dataclasses.MISSING)
+        if is_required:
+            names, hidden = names + hidden, []
         text = comments.get(f.name, "")
-        if not is_required and "default" not in text and default not in (None, "", ()):
+        if not is_required and "default" not in text and default not in (None, "", (), False):
             text = f"{text} (default {_show(default)})".strip()
-        kw: dict[str, Any] = {"dest": f.name, "help": text or None}
+        kw: dict[str, Any] = {"dest": f.name}
         if is_required:
             kw["required"] = True
         else:
             kw["default"] = default
         if _is_bool(tp):
-            parser.add_argument(*names, nargs="?", const=True, metavar="BOOL",
-                                type=_option_type(tp, f.name), **kw)
-            negations = [f"--no-{n[2:]}" for n in names]
+            kw.update(nargs="?", const=True, metavar="BOOL")
+            negations = [f"--no-{n[2:]}" for n in names + hidden]
             parser.add_argument(*negations, dest=f.name, action="store_const", const=False,
                                 default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-            continue
         choices = _literal_choices(tp)
         if choices is not None:
             kw["choices"] = choices
         if f.metadata.get("nargs") and get_origin(tp) in (tuple, list):
-            inner = get_args(tp)[0] if get_args(tp) else str
-            parser.add_argument(*names, nargs=f.metadata["nargs"], action=_Each,
-                                type=_option_type(inner, f.name), **kw)
-            continue
-        parser.add_argument(*names, type=_option_type(tp, f.name), **kw)
+            tp = get_args(tp)[0] if get_args(tp) else str
+            kw.update(nargs=f.metadata["nargs"], action=_Each)
+        kw["type"] = _option_type(tp, f.name)
+        parser.add_argument(*names, help=text or None, **kw)
+        if hidden:
+            kw["default"] = argparse.SUPPRESS
+            parser.add_argument(*hidden, help=argparse.SUPPRESS, **kw)
     if extra:
         raise TypeError(f"aliases for unknown fields of {cls.__name__}: {', '.join(sorted(extra))}")
 

@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import chess
 import numpy as np
@@ -42,55 +43,52 @@ from chess_exp.data._pgn_replay import push_light, replay_ids, san_to_move
 from chess_exp.data.prepared import SCHEMA, DatasetWriter, check_out_dir
 from chess_exp.data.readers import Filters, ReadStats, split_of
 from chess_exp.data.tokenizers import get_tokenizer
+from transcendence.config import add_config_arguments, config_from_args
 
-__all__ = ["add_arguments", "main", "prepare"]
+__all__ = ["PrepareConfig", "add_arguments", "main", "prepare"]
 
 _CHUNK = 1 << 20  # bytes of input text per unit of work
 _SPEEDS = ("ultrabullet", "bullet", "blitz", "rapid", "classical", "correspondence")
 _TC_RE = re.compile(r"[0-9]+(\+[0-9]+)?|-")
 
 
+@dataclass(frozen=True, kw_only=True)
+class PrepareConfig:
+    """What ``transcendence chess prepare`` does; each field is the option of the same name."""
+
+    # PGN (.pgn, .pgn.zst/.xz/.bz2/.gz), CSV (the sample's transcripts CSV, a CSV with a 'transcript' column,
+    # Karvonen's block CSV), the paper's shards (*.pgn.NN[.zst], headerless site,WhiteElo,BlackElo,Result,
+    # transcript lines), or a folder of them; a folder of rating-bin subfolders (1000/, 1100/, ...) is read up
+    # to --cap as the paper's code does
+    input: tuple[str, ...] = field(metadata={"nargs": "+"})  # PGN/CSV files (.pgn[.zst|.xz|.bz2|.gz], .csv, *.pgn.NN shards) or folders, in order
+    out: Path  # output directory
+    tokenizer: Literal["char", "move"] = "char"  # char: the paper's 32 characters; move: one UCI token per move
+    cap: int | None = None  # rating cap: keep games whose players are both rated <= CAP (default: all)
+    min_plies: int = 1  # drop games shorter than this
+    time_control: tuple[str, ...] = ()  # comma list of TimeControl tags (600+0) and/or speeds (blitz, ...) (default: all)
+    finished_only: bool = False  # keep only games that ended on the board (Termination Normal)
+    val_fraction: float = 0.05  # fraction of games (by a hash of the game id) in val (the paper's 95/5)
+    dedupe: bool = True  # drop repeated game ids (--no-dedupe keeps them)
+    check_legal: bool = False  # char path: also replay every game, drop illegal ones, write canonical SAN
+    workers: int = 0  # processes that parse and replay (0 = all cores; 1 = in-process)
+    max_games: int | None = None  # stop after keeping this many games (>= 1)
+    progress: bool = True  # progress bar (--no-progress: none)
+    force: bool = False  # replace the prepared dataset in a non-empty --out (swapped in whole at the end)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", nargs="+", required=True, metavar="FILE_OR_FOLDER",
-                        help="PGN (.pgn, .pgn.zst/.xz/.bz2/.gz), CSV (the sample's transcripts CSV, a CSV with a "
-                             "'transcript' column, Karvonen's block CSV), the paper's shards (*.pgn.NN[.zst], "
-                             "headerless site,WhiteElo,BlackElo,Result,transcript lines), or a folder of them; a "
-                             "folder of rating-bin subfolders (1000/, 1100/, ...) is read up to --cap as the "
-                             "paper's code does")
-    parser.add_argument("--out", required=True, type=Path, help="output directory")
-    parser.add_argument("--tokenizer", choices=("char", "move"), default="char",
-                        help="char: the paper's 32 characters; move: one UCI token per move (default char)")
-    parser.add_argument("--cap", type=int, default=None,
-                        help="rating cap: keep games whose players are both rated <= CAP (default: all)")
-    parser.add_argument("--min-plies", type=int, default=1, help="drop games shorter than this (default 1)")
-    parser.add_argument("--time-control", default="",
-                        help="comma-separated TimeControl tags (600+0) and/or speeds (bullet, blitz, rapid, "
-                             "classical) to keep (default: all, as in the paper)")
-    parser.add_argument("--finished-only", action="store_true",
-                        help="keep only games that ended on the board (Termination Normal)")
-    parser.add_argument("--val-fraction", type=float, default=0.05,
-                        help="fraction of games (by a hash of the game id) in val (default 0.05, the paper's 95/5)")
-    parser.add_argument("--no-dedupe", action="store_true", help="keep repeated game ids")
-    parser.add_argument("--check-legal", action="store_true",
-                        help="char path: also replay every game, drop illegal ones and write each move's "
-                             "canonical SAN (always on for move)")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="processes that parse and replay (0 = all cores; 1 = in-process)")
-    parser.add_argument("--max-games", type=int, default=None, help="stop after keeping this many games (>= 1)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--force", action="store_true",
-                        help="replace the prepared dataset in a non-empty --out (swapped in whole at the end)")
+    add_config_arguments(parser, PrepareConfig)
 
 
 def main(args: argparse.Namespace) -> int:
+    cfg = config_from_args(PrepareConfig, args)
     try:
-        filters = Filters(cap=args.cap, min_plies=args.min_plies,
-                          time_controls=tuple(t.strip() for t in args.time_control.split(",") if t.strip()),
-                          finished_only=args.finished_only)
-        meta = prepare(args.input, args.out, tokenizer=args.tokenizer, filters=filters,
-                       val_fraction=args.val_fraction, dedupe=not args.no_dedupe,
-                       check_legal=args.check_legal, workers=args.workers, max_games=args.max_games,
-                       progress=not args.no_progress, force=args.force)
+        filters = Filters(cap=cfg.cap, min_plies=cfg.min_plies, time_controls=cfg.time_control,
+                          finished_only=cfg.finished_only)
+        meta = prepare(list(cfg.input), cfg.out, tokenizer=cfg.tokenizer, filters=filters,
+                       val_fraction=cfg.val_fraction, dedupe=cfg.dedupe,
+                       check_legal=cfg.check_legal, workers=cfg.workers, max_games=cfg.max_games,
+                       progress=cfg.progress, force=cfg.force)
     except (ValueError, OSError) as exc:
         print(f"transcendence chess prepare: error: {exc}", file=sys.stderr)
         return 2
@@ -102,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     if meta.get("san_rewritten"):
         print(f"  --check-legal wrote the canonical SAN in {meta['san_rewritten']:,} games", file=sys.stderr)
     c = meta["counts"]
-    print(f"wrote {args.out}: train {c['train']['games']:,} games / {c['train']['tokens']:,} tokens, "
+    print(f"wrote {cfg.out}: train {c['train']['games']:,} games / {c['train']['tokens']:,} tokens, "
           f"val {c['val']['games']:,} games / {c['val']['tokens']:,} tokens "
           f"({meta['seconds']:.1f} s, {meta['games_per_second']:,.0f} games/s)", file=sys.stderr)
     return 0
