@@ -107,7 +107,8 @@ def run_cell(a: argparse.Namespace, eps_min: float, budget: float, out: Path,
 
     t0 = time.time()
     panel = noisy_panel(eps_min, nodes=a.expert_nodes)
-    cache = Path(a.experts_cache) if a.experts_cache else out / "experts_cache"
+    from chess_exp.experts.oracle import default_cache_dir
+    cache = Path(a.experts_cache) if a.experts_cache else default_cache_dir()
     gdir = out / "games" / f"eps{eps_min:g}"
     kw = dict(workers=1, cache_dir=cache, stockfish=a.stockfish, max_moves=a.max_moves, progress=False)
     train_pgn = generate_games(panel, a.train_games, gdir / "train.pgn", seed=a.train_seed, **kw)
@@ -289,7 +290,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-seed", type=int, default=2002, help="seed of the test games (never trained on)")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--max-cells", type=int, default=0, help="compute at most N new cells in this call (0: all)")
-    p.add_argument("--experts-cache", default=None, help="oracle best-move cache (default OUT/experts_cache)")
+    p.add_argument("--experts-cache", default=None, help="oracle best-move cache directory (default: the shared one)")
     p.add_argument("--reward-cache", default=None, help="SQLite reward cache (default: the shared one)")
     p.add_argument("--stockfish", default=None, help="Stockfish binary")
     p.set_defaults(func=main)
@@ -325,7 +326,8 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print,
         old = json.loads(cfg_path.read_text())
         if old != opts:
             diff = sorted(k for k in set(old) | set(opts) if old.get(k) != opts.get(k))
-            raise ValueError(f"out: {out} holds a map made with other options ({', '.join(diff)}); "
+            raise ValueError(f"--out: {out} holds a map made with other "
+                             f"{', '.join('--' + k.replace('_', '-') for k in diff)}; "
                              f"rerun with the same options or give another --out")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cfg_path, opts)
