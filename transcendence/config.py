@@ -226,7 +226,8 @@ def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
     ``--max-games`` and ``--max_games`` both set the field ``max_games``, as ``--key=value`` or
     ``--key value``. Values are parsed by the field's type (bool, int, float, str, Path, ``Literal``
     choices, ``X | None`` with ``none``, tuples as comma lists; a field whose metadata has
-    ``{"nargs": "+"}`` takes one value per word instead). A bool field ``flag`` is also set by a bare
+    ``{"nargs": "+"}`` takes one value per word instead; one with ``{"parse": fn}`` is parsed by ``fn``,
+    which raises ``argparse.ArgumentTypeError`` for a bad value). A bool field ``flag`` is also set by a bare
     ``--flag`` and cleared by ``--no-flag``. A field without a default (or named in ``required``) is
     required. ``aliases`` maps more option spellings to field names. Defaults are the config's, so
     the parsed namespace holds every field. Help is the comment after the field in its class.
@@ -275,7 +276,7 @@ def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
         if f.metadata.get("nargs") and get_origin(tp) in (tuple, list):
             tp = get_args(tp)[0] if get_args(tp) else str
             kw.update(nargs=f.metadata["nargs"], action=_Each)
-        kw["type"] = _option_type(tp, f.name)
+        kw["type"] = f.metadata.get("parse") or _option_type(tp, f.name)
         parser.add_argument(*names, help=text or None, **kw)
         if hidden:
             kw["default"] = argparse.SUPPRESS

@@ -36,7 +36,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,11 @@ import chess
 import numpy as np
 
 import transcendence as tr
+from transcendence.config import add_config_arguments, config_from_args
 
 __all__ = ["Position", "Instance", "sample_positions", "build_instance", "learner_matrix",
            "cluster_interval", "evaluate", "model_critical_temperature", "visit_counts", "main",
-           "add_arguments"]
+           "add_arguments", "CheckConfig"]
 
 DEFAULT_TEMPERATURES = (0.0, 0.1, 0.25, 0.5, 1.0)
 DEFAULT_NODES = 20_000
@@ -405,15 +406,6 @@ def plot_figure(inst: Instance, learners: dict[str, np.ndarray], path: Path, *, 
 
 # --- the command ---------------------------------------------------------------------------------
 
-def _bool(text: str) -> bool:
-    t = text.strip().lower()
-    if t in ("true", "1", "yes"):
-        return True
-    if t in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def _temps(text: str) -> tuple[float, ...]:
     try:
         vals = tuple(float(t) for t in text.split(",") if t.strip())
@@ -424,37 +416,39 @@ def _temps(text: str) -> tuple[float, ...]:
     return vals
 
 
+@dataclass(frozen=True, kw_only=True)
+class CheckConfig:
+    """What ``transcendence chess check`` does; each field is the option of the same name."""
+
+    panel: str  # preset panel (`transcendence chess experts panels`)
+    positions: str  # games to draw positions from: PGN/CSV (.pgn, .pgn.xz, .pgn.zst, .csv[.xz]), unseen in training
+    n: int = 200  # number of positions
+    out: str  # results directory
+    checkpoint: str | None = None  # the learner: a board-policy run (chess_exp.model.board) or a transcript-model checkpoint
+    model: bool = True  # false: experts and exact mixture only
+    nodes: int = DEFAULT_NODES  # Stockfish nodes per reward
+    temperatures: tuple[float, ...] = field(default=DEFAULT_TEMPERATURES,
+                                            metadata={"parse": _temps})  # comma-separated (0 = argmax)
+    seed: int = 0  # position sampling and bootstrap seed
+    min_ply: int = 0  # draw positions at plies >= this
+    max_ply: int | None = None  # draw positions at plies < this (e.g. 12: the opening)
+    max_games: int = 3000  # read at most this many games of --positions
+    visits: str | None = None  # training PGN: add subsets by how often it visits each test position (0, 1-9, >= 10)
+    visits_games: int = 0  # count visits in the first N games of --visits only (the games trained on; 0: all)
+    opening_plies: int = 12  # subset 'opening': plies < this
+    boot: int = 2000  # bootstrap resamples
+    workers: int = 1  # Stockfish processes for the rewards
+    experts_cache: str | None = None  # oracle best-move cache directory
+    reward_cache: str | None = None  # SQLite reward cache (default: the shared one)
+    stockfish: str | None = None  # Stockfish binary
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--panel", required=True, help="preset panel (`transcendence chess experts panels`)")
-    p.add_argument("--positions", required=True,
-                   help="games to draw positions from: PGN/CSV (.pgn, .pgn.xz, .pgn.zst, .csv[.xz]); use "
-                        "panel games generated with a seed never trained on, or human games")
-    p.add_argument("--n", type=int, default=200, help="number of positions (default 200)")
-    p.add_argument("--out", required=True, help="results directory")
-    p.add_argument("--checkpoint", default=None,
-                   help="the learner: a board-policy run (chess_exp.model.board) or a transcript-model checkpoint")
-    p.add_argument("--model", type=_bool, default=True, help="false: experts and exact mixture only")
-    p.add_argument("--nodes", type=int, default=DEFAULT_NODES, help=f"Stockfish nodes per reward (default {DEFAULT_NODES})")
-    p.add_argument("--temperatures", type=_temps, default=DEFAULT_TEMPERATURES,
-                   help="comma-separated (0 = argmax); default " + ",".join(f"{t:g}" for t in DEFAULT_TEMPERATURES))
-    p.add_argument("--seed", type=int, default=0, help="position sampling and bootstrap seed")
-    p.add_argument("--min-ply", type=int, default=0, help="draw positions at plies >= this")
-    p.add_argument("--max-ply", type=int, default=None, help="draw positions at plies < this (e.g. 12: the opening)")
-    p.add_argument("--max-games", type=int, default=3000, help="read at most this many games of --positions")
-    p.add_argument("--visits", default=None,
-                   help="training PGN: add subsets by how often it visits each test position (0, 1-9, >= 10)")
-    p.add_argument("--visits-games", type=int, default=0,
-                   help="count visits in the first N games of --visits only (the games trained on; 0: all)")
-    p.add_argument("--opening-plies", type=int, default=12, help="subset 'opening': plies < this (default 12)")
-    p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument("--workers", type=int, default=1, help="Stockfish processes for the rewards")
-    p.add_argument("--experts-cache", default=None, help="oracle best-move cache directory")
-    p.add_argument("--reward-cache", default=None, help="SQLite reward cache (default: the shared one)")
-    p.add_argument("--stockfish", default=None, help="Stockfish binary")
+    add_config_arguments(p, CheckConfig)
     p.set_defaults(func=main)
 
 
-def _validate(a: argparse.Namespace) -> str | None:
+def _validate(a: CheckConfig) -> str | None:
     if a.n < 1:
         return f"--n: must be >= 1, got {a.n}"
     if a.nodes < 1:
@@ -499,7 +493,7 @@ def _learner_distributions(checkpoint: str, positions: list[Position]
     return dists, None, "transcript GPT"
 
 
-def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(a: CheckConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     from chess_exp.analysis.reward import RewardOracle
     from chess_exp.experts.oracle import Oracle, position_key
     from chess_exp.experts.panel import build_experts, get_panel
@@ -575,7 +569,8 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, 
     return result
 
 
-def main(a: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
+    a = config_from_args(CheckConfig, args)
     err = _validate(a)
     if err:
         print(f"error: {err}", file=sys.stderr)
