@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import zlib
 
 import chess
 import numpy as np
 import pytest
-import torch
 
 from chess_exp.analysis import favor
-from chess_exp.data.tokenizers import get_tokenizer
-from chess_exp.model.gpt import GPT, GPTConfig
 from chess_exp.play.players import ModelPlayer
 
 GAMES = [
@@ -31,20 +26,6 @@ def _records():
             for i, (s, t, lv, c) in enumerate(GAMES)]
 
 
-def _tiny_model(tokenizer):
-    torch.manual_seed(0)
-    return GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16)).eval()
-
-
-def _fake_ranked(boards):
-    """A deterministic stand-in for Stockfish: reward from a hash of (position, move)."""
-    out = []
-    for b in boards:
-        vals = [(m, (zlib.crc32((b.epd() + m.uci()).encode()) % 1000) / 999) for m in b.legal_moves]
-        out.append(sorted(vals, key=lambda mv: -mv[1]))
-    return out
-
-
 def test_model_states_selects_the_model_side():
     states = favor.model_states(_records(), game_temperature=0.001, level=1, n_games=10)
     assert [(s.game, s.ply) for s in states] == [(0, 0), (0, 2), (0, 4), (0, 6), (0, 8), (1, 1), (1, 3), (1, 5), (1, 7)]
@@ -52,15 +33,15 @@ def test_model_states_selects_the_model_side():
     assert len(favor.model_states(_records(), game_temperature=0.001, level=1, n_games=1)) == 5
 
 
-def test_favor_tables_against_brute_force():
-    tok = get_tokenizer("move")
-    model = _tiny_model(tok)
+def test_favor_tables_against_brute_force(tokenizer, tiny_gpt, fake_oracle):
+    tok = tokenizer("move")
+    model = tiny_gpt("move")
     states = favor.model_states(_records(), game_temperature=0.001, level=1, n_games=10)
     cfg = favor.FavorConfig(temperatures=(0.0, 0.75, 1.0), baseline=1.0, batch=4)
-    arrays, tables = favor.compute_favor(model, tok, states, _fake_ranked, cfg)
+    arrays, tables = favor.compute_favor(model, tok, states, fake_oracle.ranked, cfg)
     dists = ModelPlayer(model, tok, policy="exact").move_distributions([s.board for s in states],
                                                                       [s.sans for s in states])
-    for x, (_s, (moves, p), ranked) in enumerate(zip(states, dists, _fake_ranked([s.board for s in states]))):
+    for x, (_s, (moves, p), ranked) in enumerate(zip(states, dists, fake_oracle.ranked([s.board for s in states]))):
         r = dict(ranked)
         rv = np.array([r[m] for m in moves])
         # tau = 1: the plain expectation; tau = 0: the reward of the model's most likely move
@@ -91,13 +72,9 @@ def test_sampled_estimator_is_unbiased():
 
 
 @pytest.mark.engine
-def test_run_favor_end_to_end(stockfish_path, tmp_path, monkeypatch):
+def test_run_favor_end_to_end(stockfish_path, tmp_path, monkeypatch, tiny_checkpoint):
     monkeypatch.setenv("STOCKFISH_PATH", stockfish_path)
-    tok = get_tokenizer("move")
-    model = _tiny_model(tok)
-    ckpt = tmp_path / "ckpt.pt"
-    torch.save({"model": model.state_dict(), "config": dataclasses.asdict(model.config), "tokenizer": "move",
-                "step": 0}, ckpt)
+    ckpt = tiny_checkpoint(tmp_path / "ckpt.pt", "move", step=0)
     (tmp_path / "games.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _records()))
     cfg = favor.FavorConfig(checkpoint=str(ckpt), games=str(tmp_path / "games.jsonl"), nodes=2000,
                             cache=str(tmp_path / "cache.sqlite"), samples=20, n_boot=100,
@@ -114,14 +91,14 @@ def test_run_favor_end_to_end(stockfish_path, tmp_path, monkeypatch):
     assert (tmp_path / "out" / "table1.md").read_text().startswith("| τ |")
 
 
-def test_summary_intervals_follow_ci_method(tmp_path):
-    tok = get_tokenizer("move")
-    model = _tiny_model(tok)
+def test_summary_intervals_follow_ci_method(tmp_path, tokenizer, tiny_gpt, fake_oracle):
+    tok = tokenizer("move")
+    model = tiny_gpt("move")
     states = favor.model_states(_records(), game_temperature=0.001, level=1, n_games=10)
     tables = {}
     for method in ("percentile", "BCa"):
         cfg = favor.FavorConfig(temperatures=(0.0, 1.0), baseline=1.0, batch=4, n_boot=500, ci_method=method)
-        arrays, t = favor.compute_favor(model, tok, states, _fake_ranked, cfg)
+        arrays, t = favor.compute_favor(model, tok, states, fake_oracle.ranked, cfg)
         tables[method] = favor.summarize_favor(arrays, t, cfg, rng=np.random.default_rng(0))["table1"][0]
     p, b = tables["percentile"]["favor_vs_baseline"], tables["BCa"]["favor_vs_baseline"]
     assert p["mean"] == b["mean"] and (p["lo"], p["hi"]) != (b["lo"], b["hi"])
