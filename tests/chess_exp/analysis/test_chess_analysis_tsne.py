@@ -7,8 +7,6 @@ import pytest
 import torch
 
 from chess_exp.analysis import tsne as T
-from chess_exp.data.tokenizers import get_tokenizer
-from chess_exp.model.gpt import GPT, GPTConfig
 
 
 def _blobs(n_per=40, k=4, d=20, seed=0):
@@ -52,10 +50,9 @@ def test_ridge_probe_and_pca():
 
 
 @pytest.mark.parametrize("name", ["move", "char"])
-def test_hidden_for_matches_a_direct_forward(name):
-    tok = get_tokenizer(name)
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=128, n_layer=1, n_head=2, n_embd=16)).eval()
+def test_hidden_for_matches_a_direct_forward(name, tokenizer, tiny_gpt):
+    tok = tokenizer(name)
+    model = tiny_gpt(name)
     sans = tuple("e4 e5 Nf3 Nc6 Bb5 a6 Ba4 Nf6".split())
     positions = [{"game_id": "g", "sans": sans, "ply": i} for i in (1, 4, 7)]
     h = T.hidden_for(model, tok, positions)
@@ -96,8 +93,8 @@ def test_backend_errors_are_one_clear_line(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["move", "char"])
-def test_plies_fitting_keeps_every_prefix_inside_the_context(name):
-    tok = get_tokenizer(name)
+def test_plies_fitting_keeps_every_prefix_inside_the_context(name, tokenizer):
+    tok = tokenizer(name)
     sans = tuple("e4 e5 Nf3 Nc6 Bb5 a6 Ba4 Nf6 O-O Be7 Re1 b5 Bb3 d6 c3 O-O h3 Nb8 d4 Nbd7".split())
     for budget in (1, 5, 17, 40, 63, 500):
         n = T.plies_fitting(tok, sans, budget)

@@ -254,18 +254,13 @@ def test_visit_counts_count_positions_of_the_training_games(tmp_path) -> None:
     assert check.visit_counts(pgn, keys, max_games=1)[position_key(after_e4)] == 1
 
 
-def test_transcript_model_checkpoint_is_a_learner(tmp_path) -> None:
+def test_transcript_model_checkpoint_is_a_learner(tmp_path, tokenizer, tiny_gpt) -> None:
     """A transcript-GPT checkpoint gives the same exact distributions as the model's player does."""
-    import torch
-
-    from chess_exp.data.tokenizers import get_tokenizer
     from chess_exp.model.checkpoints import save_checkpoint
-    from chess_exp.model.gpt import GPT, GPTConfig
     from chess_exp.play.players import ModelPlayer
 
-    torch.manual_seed(0)
-    tok = get_tokenizer("move")
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16)).eval()
+    tok = tokenizer("move")
+    model = tiny_gpt("move")
     ckpt = tmp_path / "checkpoints" / "ckpt.pt"
     save_checkpoint(ckpt, model, None, 3, {"note": "test"}, "move")
     board = chess.Board()

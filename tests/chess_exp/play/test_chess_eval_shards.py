@@ -11,18 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from chess_exp.model.gpt import GPT, GPTConfig
 from chess_exp.play import ladder
 from chess_exp.play.games import load_records
-
-
-def _checkpoint(path: Path, *, step: int = 7, seed: int = 0) -> Path:
-    torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=1970, block_size=64, n_layer=1, n_head=2, n_embd=16))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "config": vars(model.config) | {}, "step": step,
-                "tokenizer": "move"}, path)
-    return path
 
 
 def _run(argv: list[str]) -> int:
@@ -55,8 +45,8 @@ def test_parse_shard_and_round_robin() -> None:
 
 
 @pytest.mark.engine
-def test_shards_merge_into_the_unsharded_run(tmp_path: Path, stockfish_path: str) -> None:
-    ckpt = _checkpoint(tmp_path / "tiny-run" / "checkpoints" / "ckpt.pt")
+def test_shards_merge_into_the_unsharded_run(tmp_path: Path, stockfish_path: str, tiny_checkpoint) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "tiny-run" / "checkpoints" / "ckpt.pt")
     assert _run(_grid(ckpt, tmp_path / "whole", stockfish_path)) == 0
     for i in range(3):
         assert _run(_grid(ckpt, tmp_path / f"shard{i}", stockfish_path, "--shard", f"{i}/3", "--in-flight", "2")) == 0
@@ -74,18 +64,18 @@ def test_shards_merge_into_the_unsharded_run(tmp_path: Path, stockfish_path: str
     assert [r["games"] for r in a["rows"]] == [6, 6]
     assert json.loads((merged / "config.json").read_text())["merged_from"][0].endswith("shard2")
     # shards of another evaluation are not mixed in
-    ckpt2 = _checkpoint(tmp_path / "tiny-run" / "checkpoints" / "ckpt.pt")
+    ckpt2 = tiny_checkpoint(tmp_path / "tiny-run" / "checkpoints" / "ckpt.pt")
     assert _run(_grid(ckpt2, tmp_path / "other", stockfish_path, "--shard", "0/3", "--limit", "nodes=60")) == 0
     assert _run(["merge", "--out", str(tmp_path / "m2"), str(tmp_path / "other"), str(tmp_path / "shard1"),
                  str(tmp_path / "shard2")]) == 2
 
 
 @pytest.mark.engine
-def test_rating_against_training_step(tmp_path: Path, stockfish_path: str) -> None:
+def test_rating_against_training_step(tmp_path: Path, stockfish_path: str, tiny_checkpoint) -> None:
     run = tmp_path / "run"
     for step, seed in ((100, 0), (300, 1)):
-        _checkpoint(run / "checkpoints" / f"ckpt-{step:07d}.pt", step=step, seed=seed)
-    _checkpoint(run / "checkpoints" / "ckpt.pt", step=300, seed=1)  # the latest: not rated twice
+        tiny_checkpoint(run / "checkpoints" / f"ckpt-{step:07d}.pt", step=step, seed=seed)
+    tiny_checkpoint(run / "checkpoints" / "ckpt.pt", step=300, seed=1)  # the latest: not rated twice
     out = tmp_path / "steps"
     argv = ["steps", "--out", str(out), str(run), "--temperatures", "0", "--levels", "1", "--games", "2",
             "--limit", "nodes=50", "--engines", "1", "--max-moves", "8", "--stockfish", stockfish_path,
@@ -120,8 +110,9 @@ def _bad_out_cases(tmp_path: Path) -> list[tuple[str, str]]:
 
 
 def test_bad_out_and_checkpoint_one_line_exit_2_nothing_written(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    ckpt = _checkpoint(tmp_path / "r" / "ckpt.pt")
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                tiny_checkpoint) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "r" / "ckpt.pt")
     for out, message in _bad_out_cases(tmp_path):
         assert _run(["--checkpoint", str(ckpt), "--out", out, "--no-progress"]) == 2, out
         err = capsys.readouterr().err
@@ -195,8 +186,9 @@ def test_merge_caches_reward_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.engine
-def test_resume_finds_games_written_before_ids_carried_the_seed(tmp_path: Path, stockfish_path: str) -> None:
-    ckpt = _checkpoint(tmp_path / "r" / "ckpt.pt")
+def test_resume_finds_games_written_before_ids_carried_the_seed(tmp_path: Path, stockfish_path: str,
+                                                               tiny_checkpoint) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "r" / "ckpt.pt")
     out = tmp_path / "eval"
     argv = ["--checkpoint", str(ckpt), "--out", str(out), "--temperatures", "0", "--levels", "1", "--games", "2",
             "--limit", "nodes=50", "--engines", "1", "--max-moves", "8", "--stockfish", stockfish_path,

@@ -7,20 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from chess_exp.model.gpt import GPT, GPTConfig
 from chess_exp.play import ladder as evaluate
 from chess_exp.play.games import load_records
-
-
-def _checkpoint(path: Path, tokenizer: str = "move", vocab: int = 1970) -> Path:
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=vocab, block_size=64, n_layer=1, n_head=2, n_embd=16))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "config": vars(model.config) | {}, "step": 7,
-                "tokenizer": tokenizer}, path)
-    return path
 
 
 def _run(argv: list[str]) -> int:
@@ -30,8 +19,8 @@ def _run(argv: list[str]) -> int:
 
 
 @pytest.mark.engine
-def test_eval_cli_plays_rates_writes_and_resumes(tmp_path: Path, stockfish_path: str) -> None:
-    ckpt = _checkpoint(tmp_path / "tiny-run" / "checkpoints" / "ckpt.pt")
+def test_eval_cli_plays_rates_writes_and_resumes(tmp_path: Path, stockfish_path: str, tiny_checkpoint) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "tiny-run" / "checkpoints" / "ckpt.pt")
     out = tmp_path / "eval"
     argv = ["--checkpoint", str(ckpt), "--out", str(out), "--temperatures", "0,1", "--levels", "1,3",
             "--games", "2", "--limit", "nodes=300", "--engines", "1", "--max-moves", "25",
@@ -69,8 +58,8 @@ def test_eval_cli_plays_rates_writes_and_resumes(tmp_path: Path, stockfish_path:
     assert (out / "games.jsonl").read_text() == before
 
 
-def test_eval_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ckpt = _checkpoint(tmp_path / "r" / "ckpt.pt")
+def test_eval_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_checkpoint) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "r" / "ckpt.pt")
     assert _run(["--checkpoint", str(ckpt), "--out", str(tmp_path / "o"), "--levels", "7"]) == 2
     assert "levels" in capsys.readouterr().err
     assert _run(["--checkpoint", str(ckpt), "--out", str(tmp_path / "o"), "--limit", "speed=1"]) == 2
@@ -78,9 +67,9 @@ def test_eval_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.engine
-def test_eval_sampled_policy_char_model(tmp_path: Path, stockfish_path: str) -> None:
+def test_eval_sampled_policy_char_model(tmp_path: Path, stockfish_path: str, tiny_checkpoint) -> None:
     """The paper's protocol end to end: an untrained char model forfeits after 5 illegal samples."""
-    ckpt = _checkpoint(tmp_path / "char-run" / "ckpt.pt", tokenizer="char", vocab=32)
+    ckpt = tiny_checkpoint(tmp_path / "char-run" / "ckpt.pt", "char")  # the char tokenizer's 32 ids
     out = tmp_path / "eval"
     assert _run(["--checkpoint", str(ckpt), "--out", str(out), "--temperatures", "1", "--levels", "1",
                  "--games", "2", "--policy", "sampled", "--limit", "nodes=300", "--engines", "1",
