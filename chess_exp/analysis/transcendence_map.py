@@ -249,6 +249,8 @@ def write_outputs(out: Path, cells: list[dict[str, Any]], meta: dict[str, Any]) 
                       "**✓**: interval above 0.\n\n" + table_markdown(cells))
     if cells:
         plot_map(cells, out / "map.png")
+    if any(c["subsets"].get(VISITED, {}).get("model_tau0") for c in cells):
+        plot_map(cells, out / "map_visited.png", subset=VISITED)
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -358,7 +360,8 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print,
     write_outputs(out, cells, meta)
     if stopped:
         log(f"stopped after {new} new cell(s) (--max-cells); run again to continue")
-    log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'map.png'} ({len(cells)}/{len(grid)} cells)")
+    log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'map.png'} [and map_visited.png] "
+        f"({len(cells)}/{len(grid)} cells)")
     return {**meta, "cells": cells}
 
 
