@@ -8,19 +8,11 @@ import numpy as np
 import pytest
 
 from chess_exp.experts import Expert, ExpertSpec, MixturePolicy, Panel, TemperedPolicy, legal_moves
-from chess_exp.experts.oracle import EngineSpec
-
-
-class FakeOracle:
-    """The 'best move' is the last legal move in UCI order (any fixed rule will do)."""
-
-    spec = EngineSpec(nodes=50)
-
-    def best_move(self, board: chess.Board) -> chess.Move:
-        return legal_moves(board)[-1]
 
 
 def _stated(board: chess.Board, eps: float) -> np.ndarray:
+    """An expert's stated distribution written out from the definition; the fake oracle's best move is the
+    last legal move in UCI order."""
     moves = legal_moves(board)
     p = np.full(len(moves), eps / len(moves))
     p[-1] += 1 - eps
@@ -31,8 +23,8 @@ BOARDS = [chess.Board(), chess.Board("r1bqk2r/1pppbppp/p1n2n2/4p3/B3P3/5N2/PPPP1
 
 
 @pytest.mark.parametrize("board", BOARDS, ids=["start", "opening"])
-def test_prior_mixture_uses_the_panel_weights(board: chess.Board) -> None:
-    oracle = FakeOracle()
+def test_prior_mixture_uses_the_panel_weights(board: chess.Board, fake_oracle) -> None:
+    oracle = fake_oracle
     specs = (ExpertSpec(name="sharp", eps=0.05), ExpertSpec(name="blunt", eps=0.95))
     experts = [Expert(s, oracle) for s in specs]
     for weights in ([0.9, 0.1], [0.1, 0.9], [3.0, 1.0]):
@@ -64,14 +56,14 @@ class Tied:
 
 
 @pytest.mark.parametrize("mode", ["logit", "prob"])
-def test_tau_zero_splits_ties_uniformly(mode: str) -> None:
+def test_tau_zero_splits_ties_uniformly(mode: str, fake_oracle) -> None:
     board = chess.Board()
     moves, p0 = TemperedPolicy(Tied(), 0.0, mode=mode)(board)
     expected = np.zeros(len(moves))
     expected[[3, 7]] = 0.5
     np.testing.assert_allclose(p0, expected, atol=1e-12)
     # a uniform expert at tau=0 stays uniform (every move is a maximiser)
-    uniform = Expert(ExpertSpec(name="u", eps=1.0), FakeOracle())  # type: ignore[arg-type]
+    uniform = Expert(ExpertSpec(name="u", eps=1.0), fake_oracle)  # type: ignore[arg-type]
     moves, pu = TemperedPolicy(uniform, 0.0, mode=mode)(board)
     np.testing.assert_allclose(pu, np.full(len(moves), 1 / len(moves)), atol=1e-12)
 

@@ -16,24 +16,17 @@ OPENING = "r1bqk2r/1pppbppp/p1n2n2/4p3/B3P3/5N2/PPPP1PPP/RNBQR1K1 b kq - 5 6"
 ENDGAME = "8/5pk1/6p1/3R4/8/6P1/r4PK1/8 w - - 0 40"
 
 
-class FakeOracle:
-    """A deterministic 'best move' without an engine: the last legal move in UCI order."""
-
-    def best_move(self, board: chess.Board) -> chess.Move:
-        return max(board.legal_moves, key=lambda m: m.uci())
-
-
 @pytest.mark.parametrize("spec, fen, eps", [
     (ExpertSpec(name="noisy", eps=0.3), OPENING, 0.3),
     (ExpertSpec(name="endgame-pro", eps=0.6, skill="phase:endgame", eps_skill=0.05), ENDGAME, 0.05),
 ])
-def test_sampled_moves_match_stated_distribution_fake_oracle(spec, fen, eps):
+def test_sampled_moves_match_stated_distribution_fake_oracle(spec, fen, eps, fake_oracle):
     board = chess.Board(fen)
     moves = legal_moves(board)
-    best = FakeOracle().best_move(board)
+    best = fake_oracle.best_move(board)  # the last legal move in UCI order
     expected = np.full(len(moves), eps / len(moves))  # written out from the definition, not from Expert
     expected[moves.index(best)] += 1 - eps
-    expert = Expert(spec, FakeOracle())
+    expert = Expert(spec, fake_oracle)
     _, probs = expert(board)
     np.testing.assert_allclose(probs, expected, atol=1e-12)
 

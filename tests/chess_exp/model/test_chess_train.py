@@ -31,34 +31,13 @@ from chess_exp.model.train import (
 )
 
 REPO = Path(__file__).resolve().parents[3]
-VOCAB = 24
+VOCAB = 24  # the vocabulary of the shared synthetic dataset (tiny_prepared in tests/chess_exp/conftest.py)
 
 
-def write_prepared(out: Path, n_games: int = 300, seed: int = 0) -> Path:
-    """A prepared dir in the format of `chess prepare`: games from a noisy Markov chain on tokens
-    2..VOCAB-1, each ``[0, ..., 1]`` (start and end tokens as in the move tokenizer)."""
-    rng = np.random.default_rng(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_games), ("val", max(20, n_games // 10))):
-        tokens: list[int] = []
-        offsets = []
-        for _ in range(n):
-            t = int(rng.integers(2, VOCAB))
-            game = [0]
-            for _ in range(int(rng.integers(5, 50))):
-                game.append(t)
-                t = 2 + (3 * t + int(rng.integers(0, 2))) % (VOCAB - 2)
-            offsets.append(len(tokens))
-            tokens.extend(game + [1])
-        np.asarray(tokens, dtype=np.uint16).tofile(out / f"{split}.bin")
-        np.save(out / f"{split}_offsets.npy", np.asarray(offsets, dtype=np.int64))
-    (out / "meta.json").write_text(json.dumps({"tokenizer": "move", "vocab_size": VOCAB}))
-    return out
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return write_prepared(tmp_path_factory.mktemp("prepared"))
+@pytest.fixture
+def data_dir(tiny_prepared: Path) -> Path:
+    """The shared synthetic prepared dataset (300 training games from a noisy Markov chain); read only."""
+    return tiny_prepared
 
 
 @pytest.fixture(autouse=True)
