@@ -258,7 +258,8 @@ def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
         if is_required:
             names, hidden = names + hidden, []
         text = comments.get(f.name, "")
-        if not is_required and "default" not in text and default not in (None, "", (), False):
+        shown = not (default is None or default is False or default in ("", ()))
+        if not is_required and shown and "(default" not in text:
             text = f"{text} (default {_show(default)})".strip()
         kw: dict[str, Any] = {"dest": f.name}
         if is_required:

@@ -15,7 +15,26 @@ import dataclasses
 import sys
 from pathlib import Path
 
-__all__ = ["add_arguments", "main"]
+from transcendence.config import add_config_arguments, config_from_args
+
+__all__ = ["GenerateConfig", "add_arguments", "main"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GenerateConfig:
+    """What ``transcendence chess experts generate`` does; each field is the option of the same name."""
+
+    panel: str  # preset panel (see `transcendence chess experts panels`)
+    games: int  # number of games the file should hold
+    # a file this command wrote with the same --panel and --seed is completed (a torn last game is cut);
+    # anything else is refused and left untouched
+    out: Path  # PGN file; one written with the same --panel and --seed is completed, anything else refused
+    seed: int = 0  # game g uses numpy default_rng([seed, g])
+    workers: int = 0  # processes, one Stockfish each (0: all cores)
+    cache: Path | None = None  # best-move cache directory (default: $TRANSCENDENCE_EXPERTS_CACHE or runs/experts_cache)
+    max_moves: int = 89  # full moves before a game is a draw
+    stockfish: str | None = None  # Stockfish binary (default: STOCKFISH_PATH, PATH, /usr/games)
+    progress: bool = True  # progress bar (--no-progress: none)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,17 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = sub.add_parser("generate", help="play the panel's experts against each other into a PGN (resumable)",
                        description="Games between a panel's experts (both sides drawn from the panel's "
                                    "weights), on all cores, appended to --out; a second call resumes.")
-    g.add_argument("--panel", required=True, help="preset panel (see `transcendence chess experts panels`)")
-    g.add_argument("--games", type=int, required=True, help="number of games the file should hold")
-    g.add_argument("--out", type=Path, required=True, help="PGN file; one this command wrote with the same --panel and --seed is "
-                        "completed (a torn last game is cut), anything else is refused and left untouched")
-    g.add_argument("--seed", type=int, default=0, help="game g uses numpy default_rng([seed, g]) (default 0)")
-    g.add_argument("--workers", type=int, default=0, help="processes, one Stockfish each (0: all cores)")
-    g.add_argument("--cache", type=Path, default=None,
-                   help="best-move cache directory (default: $TRANSCENDENCE_EXPERTS_CACHE or runs/experts_cache)")
-    g.add_argument("--max-moves", type=int, default=89, help="full moves before a game is a draw (default 89)")
-    g.add_argument("--stockfish", default=None, help="Stockfish binary (default: STOCKFISH_PATH, PATH, /usr/games)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_arguments(g, GenerateConfig)
     g.set_defaults(func=_generate)
 
     for name, help_text in (("demo", "small end-to-end measurement on built-in defaults (a few minutes)"),
@@ -59,10 +68,11 @@ def main(args: argparse.Namespace) -> int:
     return int(func(args) or 0)
 
 
-def _generate(args: argparse.Namespace) -> int:
+def _generate(ns: argparse.Namespace) -> int:
     from chess_exp.experts.generate import generate_games
     from chess_exp.experts.oracle import default_cache_dir
     from chess_exp.experts.panel import get_panel
+    args = config_from_args(GenerateConfig, ns)
     try:
         panel = get_panel(args.panel)
         if args.games < 1:
@@ -73,7 +83,7 @@ def _generate(args: argparse.Namespace) -> int:
             raise ValueError(f"--max-moves must be >= 1, got {args.max_moves}")
         out = generate_games(panel, args.games, args.out, seed=args.seed, workers=args.workers or None,
                              cache_dir=args.cache or default_cache_dir(), stockfish=args.stockfish,
-                             max_moves=args.max_moves, progress=not args.no_progress)
+                             max_moves=args.max_moves, progress=args.progress)
     except (ValueError, OSError) as exc:  # bad argument, foreign --out, missing or non-UCI Stockfish
         print(f"transcendence chess experts generate: error: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ class Demo:
     out: Path  # where the results go
     max_games: int | None = None  # stop after this many games
     rate: float = 0.5  # a fraction (default half)
+    seed: int = 0  # numpy default_rng(seed)
     mode: Literal["fast", "slow"] = "fast"  # how to run
     progress: bool = True  # show a progress bar
     force: bool = False
@@ -41,7 +42,9 @@ def test_help_text_is_the_field_comment():
     assert "--max-games MAX_GAMES" in text  # the hyphenated spelling is the one shown
     assert "where the results go" in text
     assert "temperatures (default 0.1,1.0)" in text
-    assert "a fraction (default half)" in text  # a comment naming its default is left alone
+    assert "(default False)" not in text and "(default None)" not in text
+    assert "a fraction (default half)" in text
+    assert "numpy default_rng(seed) (default 0)" in text  # a comment naming its default is left alone
 
 
 def test_defaults_and_both_spellings():
