@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from chess_exp.model.gpt import GPT, GPTConfig, load_model, score_continuations
 
+# its own shape, not the shared tiny_gpt: the GPT module itself is under test (two layers, a vocabulary
+# that is no tokenizer's, enlarged weights below), and dataclasses.replace derives variants from it
 VOCAB = 23
 SMALL = GPTConfig(vocab_size=VOCAB, block_size=48, n_layer=2, n_head=2, n_embd=16)
 
@@ -194,6 +196,7 @@ def test_load_model_round_trip(tmp_path, model):
 
 # ----------------------------------------------------------------------------- checkpoints of others
 
+# its own shape: stands in for a nanoGPT char checkpoint written by another program (block_size 40)
 CHAR_NET = GPTConfig(vocab_size=32, block_size=40, n_layer=2, n_head=2, n_embd=16)
 
 

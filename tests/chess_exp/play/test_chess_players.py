@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chess_exp.data.tokenizers import get_tokenizer
-from chess_exp.model.gpt import GPT, GPTConfig
+from chess_exp.model.gpt import GPT
 from chess_exp.play.engines import RandomPlayer
 from chess_exp.play.games import MatchConfig, ladder_specs, play_games
 from chess_exp.play.players import ModelPlayer, MoveRequest, PrefixCache, length_groups, parse_sampled_move
@@ -21,11 +21,9 @@ from chess_exp.play.players import ModelPlayer, MoveRequest, PrefixCache, length
 OPENING = ("e4", "e5", "Qh5", "Nc6", "Bc4", "Nf6", "Qxf7#")
 
 
-def _model(tokenizer_name: str, block_size: int = 128, seed: int = 0) -> GPT:
-    torch.manual_seed(seed)
-    tok = get_tokenizer(tokenizer_name)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=2, n_head=2, n_embd=32))
-    return model.eval()
+def _model(tiny_gpt, tokenizer_name: str, block_size: int = 128, seed: int = 0) -> GPT:
+    # two layers, 32-dim embeddings: the prompt and KV caches are checked across more than one layer
+    return tiny_gpt(tokenizer_name, block_size=block_size, n_layer=2, n_embd=32, seed=seed)
 
 
 def _brute_force_logp(model: GPT, prefix: list[int], cand: list[int]) -> float:
@@ -37,9 +35,9 @@ def _brute_force_logp(model: GPT, prefix: list[int], cand: list[int]) -> float:
 
 
 @pytest.mark.parametrize("tokenizer_name", ["char", "move"])
-def test_exact_distribution_matches_brute_force(tokenizer_name: str) -> None:
+def test_exact_distribution_matches_brute_force(tokenizer_name: str, tiny_gpt) -> None:
     tok = get_tokenizer(tokenizer_name)
-    model = _model(tokenizer_name)
+    model = _model(tiny_gpt, tokenizer_name)
     player = ModelPlayer(model, tok, policy="exact", temperature=1.0)
     histories = [(), OPENING[:3], OPENING[:4]]
     boards = []
@@ -58,9 +56,9 @@ def test_exact_distribution_matches_brute_force(tokenizer_name: str) -> None:
         np.testing.assert_allclose(probs, expected / expected.sum(), rtol=1e-4, atol=1e-7)
 
 
-def test_exact_temperature_zero_plays_the_argmax() -> None:
+def test_exact_temperature_zero_plays_the_argmax(tiny_gpt) -> None:
     tok = get_tokenizer("move")
-    model = _model("move")
+    model = _model(tiny_gpt, "move")
     board = chess.Board()
     (moves, probs), = ModelPlayer(model, tok).move_distributions([board], [()])
     best = moves[int(np.argmax(probs))]
@@ -70,9 +68,9 @@ def test_exact_temperature_zero_plays_the_argmax() -> None:
         assert choice.move == best and choice.info["p_tempered"] == 1.0
 
 
-def test_exact_temperature_per_player_key() -> None:
+def test_exact_temperature_per_player_key(tiny_gpt) -> None:
     tok = get_tokenizer("move")
-    player = ModelPlayer(_model("move"), tok, temperature={"cold": 0.0, "hot": 1.0})
+    player = ModelPlayer(_model(tiny_gpt, "move"), tok, temperature={"cold": 0.0, "hot": 1.0})
     board = chess.Board()
     cold = {player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(s),
                                        player_key="cold")])[0].move for s in range(30)}
@@ -136,15 +134,15 @@ def test_sampled_result_string_is_resignation() -> None:
     assert choice.move is None and choice.resigned and choice.illegal_attempts == 1
 
 
-def test_sampled_needs_char_tokenizer() -> None:
+def test_sampled_needs_char_tokenizer(tiny_gpt) -> None:
     with pytest.raises(ValueError, match="char tokenizer"):
-        ModelPlayer(_model("move"), get_tokenizer("move"), policy="sampled")
+        ModelPlayer(_model(tiny_gpt, "move"), get_tokenizer("move"), policy="sampled")
 
 
-def test_sampled_generation_with_cache_equals_without() -> None:
+def test_sampled_generation_with_cache_equals_without(tiny_gpt) -> None:
     """The batched KV-cache loop samples the same characters as the paper's re-run-everything loop."""
     tok = get_tokenizer("char")
-    model = _model("char", block_size=64)
+    model = _model(tiny_gpt, "char", block_size=64)
     prompts = [tok.prefix(()), tok.prefix(OPENING[:3]), tok.prefix(OPENING[:6])]
     cached = ModelPlayer(model, tok, policy="sampled", temperature=1.0, use_cache=True, max_chars=6)
     plain = ModelPlayer(model, tok, policy="sampled", temperature=1.0, use_cache=False, max_chars=6)
@@ -155,9 +153,9 @@ def test_sampled_generation_with_cache_equals_without() -> None:
     assert all(len(t) <= 6 for t in a)
 
 
-def test_model_games_record_checks_and_batch(tmp_path) -> None:
+def test_model_games_record_checks_and_batch(tmp_path, tiny_gpt) -> None:
     tok = get_tokenizer("move")
-    model = ModelPlayer(_model("move", block_size=256), tok, policy="exact", temperature=1.0, name="tiny")
+    model = ModelPlayer(_model(tiny_gpt, "move", block_size=256), tok, policy="exact", temperature=1.0, name="tiny")
     records = play_games(ladder_specs("model", ["random"], 4, seed=2),
                          {"model": model, "random": RandomPlayer()}, out_dir=tmp_path,
                          config=MatchConfig(max_moves=60), progress=False)
@@ -172,11 +170,11 @@ def test_model_games_record_checks_and_batch(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("tokenizer_name", ["char", "move"])
-def test_prompt_cache_across_moves_matches_brute_force(tokenizer_name: str) -> None:
+def test_prompt_cache_across_moves_matches_brute_force(tokenizer_name: str, tiny_gpt) -> None:
     """Invariant: keeping each game's prompt in the KV cache between moves (and batching games of
     different lengths) gives the same move distribution as scoring every prompt from scratch."""
     tok = get_tokenizer(tokenizer_name)
-    model = _model(tokenizer_name, block_size=96)
+    model = _model(tiny_gpt, tokenizer_name, block_size=96)
     cached = ModelPlayer(model, tok, policy="exact", use_cache=True)
     scratch = ModelPlayer(model, tok, policy="exact", use_cache=False)
     games = {"a": ("e4", "e5", "Nf3", "Nc6", "Bb5", "a6", "Ba4", "Nf6"), "b": ("d4", "d5", "c4")}
@@ -200,10 +198,10 @@ def test_prompt_cache_across_moves_matches_brute_force(tokenizer_name: str) -> N
     assert "a" not in cached.prefix_cache.entries
 
 
-def test_sampled_with_prompt_cache_equals_plain_loop() -> None:
+def test_sampled_with_prompt_cache_equals_plain_loop(tiny_gpt) -> None:
     """Sampling with per-game cached prompts (a second call reuses them) draws the same characters."""
     tok = get_tokenizer("char")
-    model = _model("char", block_size=64)
+    model = _model(tiny_gpt, "char", block_size=64)
     cached = ModelPlayer(model, tok, policy="sampled", temperature=1.0, use_cache=True, max_chars=6)
     plain = ModelPlayer(model, tok, policy="sampled", temperature=1.0, use_cache=False, max_chars=6)
     for n in (3, 5):
@@ -226,9 +224,9 @@ def test_length_groups_partition_with_bounded_padding(lengths: list[int]) -> Non
         assert max(lengths[i] for i in group) * len(group) <= max(1.25 * real, real + 256) + 1e-9
 
 
-def test_prefix_cache_evicts_least_recently_used() -> None:
+def test_prefix_cache_evicts_least_recently_used(tiny_gpt) -> None:
     tok = get_tokenizer("move")
-    cache = PrefixCache(_model("move"), max_games=2)
+    cache = PrefixCache(_model(tiny_gpt, "move"), max_games=2)
     with torch.no_grad():
         for key in ("a", "b", "c"):
             cache.prefill([key], [tok.prefix(("e4",))])
@@ -237,22 +235,22 @@ def test_prefix_cache_evicts_least_recently_used() -> None:
     assert cache.new_tokens("a", tok.prefix(("e4", "e5"))) == 3
 
 
-def test_short_context_many_games_in_flight_exact_policy() -> None:
+def test_short_context_many_games_in_flight_exact_policy(tiny_gpt) -> None:
     """Regression: one game's prompt cropped to the context while another game of the same prefill
     batch is cached used to put the cached row's padding beyond block_size ("position 110 is
     beyond block_size=64"). A 64-token char model with 16 games in flight reaches it at once."""
     tok = get_tokenizer("char")
-    player = ModelPlayer(_model("char", block_size=64), tok, policy="exact", temperature=1.0)
+    player = ModelPlayer(_model(tiny_gpt, "char", block_size=64), tok, policy="exact", temperature=1.0)
     records = play_games(ladder_specs("model", ["random"], 16, seed=1), {"model": player, "random": RandomPlayer()},
                          config=MatchConfig(max_moves=30, in_flight=8), progress=False)
     assert len(records) == 16 and max(len(r.sans) for r in records) > 40  # prompts far beyond the context
 
 
-def test_cropped_and_cached_rows_in_one_batch_match_scratch() -> None:
+def test_cropped_and_cached_rows_in_one_batch_match_scratch(tiny_gpt) -> None:
     """The same situation at the level of one call: game "a" cached with a short prompt, game "b"
     cropped; both distributions equal those computed from scratch."""
     tok = get_tokenizer("move")
-    model = _model("move", block_size=16)
+    model = _model(tiny_gpt, "move", block_size=16)
     cached = ModelPlayer(model, tok, policy="exact", use_cache=True)
     scratch = ModelPlayer(model, tok, policy="exact", use_cache=False)
     long_game = ("e4", "e5", "Nf3", "Nc6", "Bb5", "a6", "Ba4", "Nf6", "O-O", "Be7", "Re1", "b5", "Bb3", "d6",
@@ -274,19 +272,19 @@ def test_cropped_and_cached_rows_in_one_batch_match_scratch() -> None:
     assert set(cached.prefix_cache.entries) == {"a"}  # the cropped game is not cached
 
 
-def test_sampled_policy_short_context_many_games_in_flight() -> None:
+def test_sampled_policy_short_context_many_games_in_flight(tiny_gpt) -> None:
     """The sampled protocol's prefill batches cropped and cached prompts the same way."""
     tok = get_tokenizer("char")
-    player = ModelPlayer(_model("char", block_size=40), tok, policy="sampled", temperature=1.0, attempts=50)
+    player = ModelPlayer(_model(tiny_gpt, "char", block_size=40), tok, policy="sampled", temperature=1.0, attempts=50)
     records = play_games(ladder_specs("model", ["random"], 12, seed=4), {"model": player, "random": RandomPlayer()},
                          config=MatchConfig(max_moves=15, in_flight=12), progress=False)
     assert len(records) == 12
 
 
-def test_request_temperature_overrides_the_players() -> None:
+def test_request_temperature_overrides_the_players(tiny_gpt) -> None:
     """The temperature travels in the request as a float; the player's own is the fallback."""
     tok = get_tokenizer("move")
-    player = ModelPlayer(_model("move"), tok, temperature=1.0)
+    player = ModelPlayer(_model(tiny_gpt, "move"), tok, temperature=1.0)
     board = chess.Board()
     cold = {player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(s),
                                        temperature=0.0)])[0].move for s in range(30)}
@@ -297,10 +295,10 @@ def test_request_temperature_overrides_the_players() -> None:
         player.choose([MoveRequest(board=board, sans=(), rng=np.random.default_rng(0), temperature=-1.0)])
 
 
-def test_no_cache_is_a_cache_of_size_zero() -> None:
+def test_no_cache_is_a_cache_of_size_zero(tiny_gpt) -> None:
     """use_cache=False runs the same arithmetic as the cache, keeping nothing: equal distributions."""
     tok = get_tokenizer("char")
-    model = _model("char", block_size=96)
+    model = _model(tiny_gpt, "char", block_size=96)
     cached = ModelPlayer(model, tok, use_cache=True)
     plain = ModelPlayer(model, tok, use_cache=False)
     board = chess.Board()
