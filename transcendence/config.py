@@ -277,8 +277,8 @@ def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
         if f.metadata.get("nargs") and get_origin(tp) in (tuple, list):
             tp = get_args(tp)[0] if get_args(tp) else str
             kw.update(nargs=f.metadata["nargs"], action=_Each)
-        kw["type"] = f.metadata.get("parse") or _option_type(tp, f.name)
-        parser.add_argument(*names, help=text or None, **kw)
+        kw["type"] = f.metadata.get("parse") or _option_type(tp, f.name.replace("_", "-"))
+        parser.add_argument(*names, help=text.replace("%", "%%") or None, **kw)  # argparse formats help
         if hidden:
             kw["default"] = argparse.SUPPRESS
             parser.add_argument(*hidden, help=argparse.SUPPRESS, **kw)

@@ -51,6 +51,7 @@ from chess_exp.play.games import (
     score_for,
 )
 from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, glicko2_sequential, mle_elo, wdl_table
+from transcendence.config import add_config_arguments, config_from_args
 from transcendence.io import atomic_open, atomic_write_json, atomic_write_text
 
 __all__ = ["EvalConfig", "add_arguments", "main", "evaluate", "summarize", "eval_specs", "parse_shard",
@@ -65,8 +66,8 @@ class EvalConfig:
 
     checkpoint: str  # checkpoint file or training run dir
     out: str  # run directory for games and results
-    temperatures: tuple[float, ...] = (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)  # the paper's grid
-    levels: tuple[int, ...] = (1, 3, 5)  # Stockfish Skill Levels (ratings: STOCKFISH_LEVEL_RATINGS)
+    temperatures: tuple[float, ...] = (0.001, 0.01, 0.1, 0.3, 0.5, 0.75, 1.0, 1.5)  # comma list; the paper's grid
+    levels: tuple[int, ...] = (1, 3, 5)  # comma list of Stockfish Skill Levels (ratings: STOCKFISH_LEVEL_RATINGS)
     games: int = 100  # games per (temperature, level), colours alternating
     policy: Literal["exact", "sampled"] = "exact"  # move-level distribution, or the paper's char sampling
     mode: Literal["logit", "prob"] = "logit"  # temper mode for the exact policy
@@ -81,7 +82,7 @@ class EvalConfig:
     device: str = "cpu"  # torch device for the model
     stockfish: str | None = None  # Stockfish binary (else STOCKFISH_PATH, PATH, /usr/games/stockfish)
     cap: float | None = None  # the training data's rating cap, drawn dashed in the figure (None: from checkpoint)
-    shard: str | None = None  # "i/N": play only game j of the grid with j % N == i (0 <= i < N)
+    shard: str | None = None  # "i/N": play only game j of the grid with j % N == i; join with `chess eval merge`
     tokenizer: str | None = None  # override the checkpoint's tokenizer (peer checkpoints: char)
     step: int | None = None  # override the checkpoint's training step
 
@@ -757,48 +758,9 @@ def steps_table(summary: dict[str, Any]) -> str:
 
 # -- command line -------------------------------------------------------------------------------
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers, e.g. 0.001,0.1,1") from None
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers, e.g. 1,3,5") from None
-
-
 def _add_play_options(parser: argparse.ArgumentParser) -> None:
-    d = EvalConfig(checkpoint="", out="")
-    parser.add_argument("--temperatures", type=_floats, default=d.temperatures,
-                        help="comma-separated temperatures (default: the paper's 0.001,...,1.5)")
-    parser.add_argument("--levels", type=_ints, default=d.levels, help="Stockfish Skill Levels (default 1,3,5)")
-    parser.add_argument("--games", type=int, default=d.games, help="games per temperature and level (default 100)")
-    parser.add_argument("--policy", choices=("exact", "sampled"), default=d.policy,
-                        help="exact: temper the model's move distribution; sampled: the paper's char protocol")
-    parser.add_argument("--mode", choices=("logit", "prob"), default=d.mode, help="temper mode (exact policy)")
-    parser.add_argument("--limit", default=d.limit,
-                        help="Stockfish limit per move: nodes=N (default nodes=20000), depth=D, time=0.1 (paper)")
-    parser.add_argument("--skill", choices=("emulated", "native"), default=d.skill,
-                        help="emulated: repeatable Skill Level (default); native: Stockfish's own option")
-    parser.add_argument("--engines", type=int, default=d.engines, help="Stockfish processes (default 2)")
-    parser.add_argument("--in-flight", type=int, default=d.in_flight, help="games at once (default 64)")
-    parser.add_argument("--max-moves", type=int, default=d.max_moves, help="full-move limit (default 89)")
-    parser.add_argument("--adjudicate", choices=("draw", "engine"), default=d.adjudicate,
-                        help="games at the move limit: draw (paper) or a Stockfish evaluation")
-    parser.add_argument("--seed", type=int, default=d.seed, help="base seed (default 0)")
-    parser.add_argument("--threads", type=int, default=d.threads, help="torch threads (default 1)")
-    parser.add_argument("--device", default=d.device, help="torch device (default cpu)")
-    parser.add_argument("--stockfish", default=None, help="Stockfish binary (default: STOCKFISH_PATH, PATH, "
-                                                         "/usr/games/stockfish)")
-    parser.add_argument("--cap", type=float, default=None, help="training rating cap for the figure's dashed line")
-    parser.add_argument("--shard", default=None, help="i/N: play game j of the grid when j %% N == i (0 <= i < N); "
-                                                      "combine finished shards with `chess eval merge`")
-    parser.add_argument("--tokenizer", default=None, help="override the checkpoint's tokenizer (char or move)")
-    parser.add_argument("--step", type=int, default=None, help="override the checkpoint's training step")
+    """One option per field of :class:`EvalConfig` except ``checkpoint`` and ``out``, plus ``--no-progress``."""
+    add_config_arguments(parser, EvalConfig, exclude=("checkpoint", "out"))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -827,12 +789,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config_from_args(args: argparse.Namespace, *, checkpoint: str, out: str) -> EvalConfig:
-    return EvalConfig(checkpoint=checkpoint, out=out, temperatures=args.temperatures, levels=args.levels,
-                      games=args.games, policy=args.policy, mode=args.mode, limit=args.limit, skill=args.skill,
-                      engines=args.engines, in_flight=args.in_flight, max_moves=args.max_moves,
-                      adjudicate=args.adjudicate, seed=args.seed, threads=args.threads, device=args.device,
-                      stockfish=args.stockfish, cap=args.cap, shard=args.shard, tokenizer=args.tokenizer,
-                      step=args.step)
+    return config_from_args(EvalConfig, args, checkpoint=checkpoint, out=out)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ class Demo:
     mode: Literal["fast", "slow"] = "fast"  # how to run
     progress: bool = True  # show a progress bar
     force: bool = False
+    shard: str | None = None  # play game j when j % N == i
     temps: tuple[float, ...] = (0.1, 1.0)  # temperatures
     inputs: tuple[str, ...] = field(default=("a",), metadata={"nargs": "+"})  # files
 
@@ -44,7 +45,8 @@ def test_help_text_is_the_field_comment():
     assert "temperatures (default 0.1,1.0)" in text
     assert "(default False)" not in text and "(default None)" not in text
     assert "a fraction (default half)" in text
-    assert "numpy default_rng(seed) (default 0)" in text  # a comment naming its default is left alone
+    assert "numpy default_rng(seed) (default 0)" in text
+    assert "j % N == i" in text  # a percent sign in a comment is text, not a format  # a comment naming its default is left alone
 
 
 def test_defaults_and_both_spellings():
@@ -73,7 +75,8 @@ def test_alias_sets_its_field():
 
 
 @pytest.mark.parametrize("argv, named", [
-    (["--out", "o", "--max-games=abc"], "--max_games='abc': expected a value of type int"),
+    (["--out", "o", "--max-games=abc"], "--max-games='abc': expected a value of type int"),
+    (["--out", "o", "--max_games=abc"], "argument --max_games: --max-games='abc'"),
     (["--out", "o", "--rate=x"], "--rate='x'"),
     (["--out", "o", "--force=maybe"], "--force='maybe': expected true or false"),
     (["--out", "o", "--mode=medium"], "--mode='medium': must be one of fast, slow"),
