@@ -220,7 +220,7 @@ class _Each(argparse.Action):
 
 def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
                          *, exclude: Iterable[str] = (), aliases: dict[str, str] | None = None,
-                         required: Iterable[str] = ()) -> None:
+                         required: Iterable[str] = (), defaults: Any = None) -> None:
     """Add one option per field of the dataclass ``cls`` to ``parser`` (a parser or argument group).
 
     ``--max-games`` and ``--max_games`` both set the field ``max_games``, as ``--key=value`` or
@@ -229,8 +229,8 @@ def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
     ``{"nargs": "+"}`` takes one value per word instead; one with ``{"parse": fn}`` is parsed by ``fn``,
     which raises ``argparse.ArgumentTypeError`` for a bad value). A bool field ``flag`` is also set by a bare
     ``--flag`` and cleared by ``--no-flag``. A field without a default (or named in ``required``) is
-    required. ``aliases`` maps more option spellings to field names. Defaults are the config's, so
-    the parsed namespace holds every field. Help is the comment after the field in its class.
+    required. ``aliases`` maps more option spellings to field names. Defaults are the config's (or
+    those of ``defaults``, an instance of ``cls``: a preset), so the parsed namespace holds every field. Help is the comment after the field in its class.
     """
     hints = get_type_hints(cls)
     comments = field_comments(cls)
@@ -247,13 +247,15 @@ def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
         names = [f"--{f.name.replace('_', '-')}"]
         names += [a for a in extra.pop(f.name, []) if a not in names]
         hidden = [f"--{f.name}"] if "_" in f.name else []  # accepted, not listed in --help
-        if f.default is not dataclasses.MISSING:
-            default: Any = f.default
+        if defaults is not None:
+            default: Any = getattr(defaults, f.name)
+        elif f.default is not dataclasses.MISSING:
+            default = f.default
         elif f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
         else:
             default = None
-        is_required = f.name in must or (f.default is dataclasses.MISSING
+        is_required = f.name in must or (defaults is None and f.default is dataclasses.MISSING
                                           and f.default_factory is dataclasses.MISSING)
         if is_required:
             names, hidden = names + hidden, []

@@ -46,14 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(g, GenerateConfig)
     g.set_defaults(func=_generate)
 
-    for name, help_text in (("demo", "small end-to-end measurement on built-in defaults (a few minutes)"),
-                            ("measure", "the full measurement: generate, prepare, train, rate, agreement")):
+    from chess_exp.experts.measure import DEMO, FULL, MeasureConfig
+    for name, help_text, preset in (
+            ("demo", "small end-to-end measurement on built-in defaults (a few minutes)", DEMO),
+            ("measure", "the full measurement: generate, prepare, train, rate, agreement", FULL)):
         p = sub.add_parser(name, help=help_text,
-                           description=help_text + ". Any field of MeasureConfig can be overridden as "
-                                       "--key=value (e.g. --games=2000 --rating_games=10 --levels=1,2,3).")
-        p.add_argument("--out", type=Path, default=None, help="run directory (default: the preset's)")
+                           description=help_text + ". Every field of MeasureConfig is an option, "
+                                       "e.g. --games=2000 --rating_games=10 --levels=1,2,3.")
+        add_config_arguments(p, MeasureConfig, defaults=preset)
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
-        p.set_defaults(func=_demo if name == "demo" else _measure, accepts_overrides=True)
+        p.set_defaults(func=_run)
 
     s = sub.add_parser("panels", help="list the preset panels")
     s.set_defaults(func=_panels)
@@ -91,28 +93,15 @@ def _generate(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, preset) -> int:
-    from chess_exp.experts.measure import measure
-    from transcendence.config import apply_overrides
+def _run(args: argparse.Namespace) -> int:
+    """``demo`` and ``measure``: the same run, from the DEMO or FULL preset's defaults."""
+    from chess_exp.experts.measure import MeasureConfig, measure
     try:
-        config = apply_overrides(preset, getattr(args, "overrides", None) or [])
-        if args.out is not None:
-            config = dataclasses.replace(config, out=args.out)
-        measure(config, progress=not args.no_progress)
+        measure(config_from_args(MeasureConfig, args), progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as exc:
         print(f"transcendence chess experts: error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from chess_exp.experts.measure import DEMO
-    return _run(args, DEMO)
-
-
-def _measure(args: argparse.Namespace) -> int:
-    from chess_exp.experts.measure import FULL
-    return _run(args, FULL)
 
 
 def _panels(args: argparse.Namespace) -> int:

@@ -97,3 +97,12 @@ def test_excluded_and_fixed_fields():
     p = _parser(exclude=("out",))
     assert "--out" not in p.format_help()
     assert config_from_args(Demo, p.parse_args([]), out=Path("fixed")).out == Path("fixed")
+
+
+def test_defaults_from_a_preset():
+    preset = Demo(out=Path("preset"), rate=0.75)
+    p = argparse.ArgumentParser()
+    add_config_arguments(p, Demo, defaults=preset)
+    assert config_from_args(Demo, p.parse_args([])) == preset  # --out is no longer required
+    assert config_from_args(Demo, p.parse_args(["--rate=0.1"])).rate == 0.1
+    assert "where the results go (default preset)" in p.format_help()
