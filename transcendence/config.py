@@ -226,11 +226,13 @@ def add_config_arguments(parser: argparse.ArgumentParser | Any, cls: type,
     ``--max-games`` and ``--max_games`` both set the field ``max_games``, as ``--key=value`` or
     ``--key value``. Values are parsed by the field's type (bool, int, float, str, Path, ``Literal``
     choices, ``X | None`` with ``none``, tuples as comma lists; a field whose metadata has
-    ``{"nargs": "+"}`` takes one value per word instead; one with ``{"parse": fn}`` is parsed by ``fn``,
-    which raises ``argparse.ArgumentTypeError`` for a bad value). A bool field ``flag`` is also set by a bare
-    ``--flag`` and cleared by ``--no-flag``. A field without a default (or named in ``required``) is
-    required. ``aliases`` maps more option spellings to field names. Defaults are the config's (or
-    those of ``defaults``, an instance of ``cls``: a preset), so the parsed namespace holds every field. Help is the comment after the field in its class.
+    ``{"nargs": "+"}`` takes one value per word instead; one with ``{"parse": fn}`` is parsed by
+    ``fn``, which raises ``argparse.ArgumentTypeError`` for a bad value). A bool field ``flag`` is
+    also set by a bare ``--flag`` and cleared by ``--no-flag``. A field without a default (or named
+    in ``required``) is required. ``aliases`` maps more option spellings to field names. Defaults
+    are the config's (or those of ``defaults``, an instance of ``cls``: a preset), so the parsed
+    namespace holds every field. The help text is the comment after the field in its class.
+    Type errors, unknown options and missing required ones are argparse errors: one line, exit 2.
     """
     hints = get_type_hints(cls)
     comments = field_comments(cls)
