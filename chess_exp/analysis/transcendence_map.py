@@ -196,18 +196,21 @@ def plot_map(cells: list[dict[str, Any]], path: Path, *, subset: str = "all") ->
     budgets = sorted({c["budget_epochs"] for c in cells})
     grid = np.full((len(budgets), len(eps)), np.nan)
     sig = np.zeros_like(grid, dtype=bool)
+    npos = np.zeros_like(grid, dtype=int)
     for c in cells:
         m = c["subsets"].get(subset, {}).get("model_tau0")
         if m:
             i, j = budgets.index(c["budget_epochs"]), eps.index(c["eps_min"])
             grid[i, j], sig[i, j] = m["margin"], m["transcends"]
+            npos[i, j] = c["subsets"][subset]["n_positions"]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     lim = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
     im = ax.imshow(grid, cmap="RdBu", vmin=-lim, vmax=lim, origin="lower", aspect="auto")
     for i in range(len(budgets)):
         for j in range(len(eps)):
             if np.isfinite(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:+.3f}" + ("\n✓" if sig[i, j] else ""), ha="center", va="center",
+                ax.text(j, i, f"{grid[i, j]:+.3f}" + (" ✓" if sig[i, j] else "") + f"\nn={npos[i, j]}",
+                        ha="center", va="center",
                         fontsize=8, fontweight="bold" if sig[i, j] else "normal",
                         color="white" if abs(grid[i, j]) > lim / 2 else "black")
     ax.set_xticks(range(len(eps)), [f"{e:g}" for e in eps])
@@ -228,7 +231,8 @@ def plot_map(cells: list[dict[str, Any]], path: Path, *, subset: str = "all") ->
         ax2.plot(*zip(*mix), color="0.3", ls=":", marker="x", label="exact mixture, τ → 0")
     ax2.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="ε* = ε_min (break-even)")
     ax2.set_xlim(0, 1)
-    ax2.set_ylim(bottom=0)
+    lowest = min([0.0] + [y for line in ax2.get_lines() for y in np.asarray(line.get_ydata(), dtype=float)])
+    ax2.set_ylim(bottom=lowest - 0.05)
     ax2.set_xlabel("ε_min")
     ax2.set_ylabel("ε*(f_max): the learner's break-even noise")
     ax2.set_title("theory: transcendence where ε*(f_max) < ε_min (below the diagonal)", fontsize=9)
