@@ -196,10 +196,7 @@ CASES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
 ]
 
 #: chess cases that do not behave yet (their commands are being fixed elsewhere): case id -> reason
-CHESS_PENDING: dict[str, str] = {
-    "chess eval --step -3": "eval accepts a negative --step and plays (exit 0)",
-    "chess majority --caps=": "majority writes config.json before checking --caps",
-}
+CHESS_PENDING: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

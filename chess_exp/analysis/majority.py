@@ -243,6 +243,11 @@ def paired_over_shared_states(per_group: dict[int, list[dict]], key: str, *, rng
 
 def run_majority(cfg: MajorityConfig, out: str | Path, *, progress: bool = True) -> dict:
     sample_pgn(cfg.data or None)  # a missing --data is reported before anything is written
+    if not cfg.caps or list(cfg.caps) != sorted(cfg.caps):
+        raise ValueError(f"--caps={','.join(map(str, cfg.caps))}: need one or more rating caps in ascending order, "
+                         "e.g. --caps=1000,1300,1500")
+    if not cfg.thresholds:
+        raise ValueError("--thresholds is empty: give one or more visit counts, e.g. --thresholds=100,50,20")
     run_dir = _cli.start_run(out, cfg)
     games = iter_games(cfg.data or None, keep_evals=cfg.reward == "data", max_games=cfg.max_games or None)
     table = collect_plies(games, tuple(cfg.caps), max_ply=cfg.max_ply, progress=progress)

@@ -483,6 +483,8 @@ def _validate(config: EvalConfig) -> None:
             raise ValueError(f"--{name.replace('_', '-')}={getattr(config, name)}: must be >= 1")
     if config.policy not in ("exact", "sampled"):
         raise ValueError(f"policy={config.policy!r}: must be exact or sampled")
+    if config.step is not None and config.step < 0:
+        raise ValueError(f"--step={config.step}: a training step is >= 0 (leave it out to use the checkpoint's)")
     parse_shard(config.shard)
 
 
