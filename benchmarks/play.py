@@ -40,7 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from chess_exp.data.tokenizers import get_tokenizer  # noqa: E402
-from chess_exp.model.gpt import GPT, GPTConfig, load_model  # noqa: E402
+from chess_exp.model.checkpoints import load_model  # noqa: E402
+from chess_exp.model.gpt import GPT, GPTConfig  # noqa: E402
 from chess_exp.play.engines import EngineLimit, StockfishPool  # noqa: E402
 from chess_exp.play.games import MatchConfig, ladder_specs, play_games  # noqa: E402
 from chess_exp.play.players import EnginePlayer, ModelPlayer  # noqa: E402

@@ -482,7 +482,7 @@ def _learner_distributions(checkpoint: str, positions: list[Position]
         out = board_model.move_distributions([p.board for p in positions])
         return [(m, p) for m, p, _ in out], np.array([lm for _, _, lm in out]), "board policy (MLP, from/to head)"
     from chess_exp.data.tokenizers import get_tokenizer
-    from chess_exp.model.gpt import load_model
+    from chess_exp.model.checkpoints import load_model
     from chess_exp.play.players import ModelPlayer
     model, meta = load_model(checkpoint)
     player = ModelPlayer(model, get_tokenizer(meta["tokenizer"]), policy="exact")

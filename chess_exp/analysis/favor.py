@@ -259,7 +259,7 @@ def run_favor(cfg: FavorConfig, out: str | Path, *, progress: bool = True) -> di
     import torch
 
     from chess_exp.data.tokenizers import get_tokenizer
-    from chess_exp.model.gpt import load_model
+    from chess_exp.model.checkpoints import load_model
 
     if cfg.ci_method not in ("percentile", "BCa", "basic"):
         raise ValueError(f"ci_method: must be percentile, BCa or basic, got {cfg.ci_method!r}")

@@ -319,7 +319,7 @@ def run_tsne(cfg: TsneConfig, out: str | Path, *, progress: bool = True) -> dict
     import torch
 
     from chess_exp.data.tokenizers import get_tokenizer
-    from chess_exp.model.gpt import load_model
+    from chess_exp.model.checkpoints import load_model
 
     _check_backend(cfg.backend)  # before any work
     sample_pgn(cfg.data or None)  # a missing --data is reported before anything is written

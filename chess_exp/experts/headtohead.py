@@ -27,7 +27,7 @@ def head_to_head(run: Path, *, panel_name: str, opponents: Sequence[str], temper
     from chess_exp.data.tokenizers import get_tokenizer
     from chess_exp.experts.oracle import Oracle
     from chess_exp.experts.panel import build_experts, get_panel
-    from chess_exp.model.gpt import load_model
+    from chess_exp.model.checkpoints import load_model
     from chess_exp.play.games import MatchConfig, ladder_specs, play_games, score_for
     from chess_exp.play.players import DistributionPlayer, ModelPlayer
 

@@ -222,7 +222,7 @@ def _train_summary(run_dir: Path) -> dict[str, Any]:
 
 def _rate(config: MeasureConfig, panel, ckpt: Path | None, *, progress: bool) -> dict[str, Any]:
     from chess_exp.data.tokenizers import get_tokenizer
-    from chess_exp.model.gpt import load_model
+    from chess_exp.model.checkpoints import load_model
     from chess_exp.play.engines import EngineLimit, StockfishPool
     from chess_exp.play.games import MatchConfig, ladder_specs, play_games, score_for
     from chess_exp.play.players import DistributionPlayer, EnginePlayer, ModelPlayer
@@ -351,7 +351,7 @@ def heldout_positions(pgn: Path, limit: int) -> tuple[list[chess.Board], list[tu
 
 def _agreement_stage(config: MeasureConfig, panel, ckpt: Path, *, progress: bool) -> dict[str, Any]:
     from chess_exp.data.tokenizers import get_tokenizer
-    from chess_exp.model.gpt import load_model
+    from chess_exp.model.checkpoints import load_model
 
     if config.heldout_games <= 0:
         return {}

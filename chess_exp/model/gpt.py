@@ -13,22 +13,20 @@ Besides the training forward pass it offers what playing chess needs:
   legal move) after each game's prefix, with the prefix run once and all candidates of all games
   scored together. This is the model's exact move distribution f̂(move | game so far).
 - :meth:`GPT.hidden_states`: the last layer after the final LayerNorm (for the t-SNE analysis);
-- :func:`load_model`: a model and its metadata from a checkpoint (see ``chess_exp.model.checkpoints``).
+Checkpoints (saving, loading, peers' layouts) live in ``chess_exp.model.checkpoints``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-__all__ = ["GPTConfig", "GPT", "KVCache", "score_continuations", "load_model"]
+__all__ = ["GPTConfig", "GPT", "KVCache", "score_continuations"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -364,15 +362,3 @@ def _score_chunk(model: GPT, prefixes: list[list[int]], candidates: list[list[li
     for row, g in enumerate(games):
         out[g] = scores[row]
     model.train(was_training)
-
-
-def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu", *,
-               tokenizer: str | None = None, step: int | None = None) -> tuple[GPT, dict[str, Any]]:
-    """Load a checkpoint (ours, a nanoGPT-style one, or a weights-only export): ``(model, meta)``.
-
-    The one loader is :func:`chess_exp.model.checkpoints.load_checkpoint`; ``meta`` always has
-    "tokenizer" (its name), "step" and "config" (the GPTConfig as a dict).
-    """
-    from chess_exp.model.checkpoints import load_model as _load
-
-    return _load(path, device, tokenizer=tokenizer, step=step)

@@ -6,7 +6,6 @@ An :class:`Engine` answers one question, ``play(board, rng=...) -> chess.Move``.
   depth or time :class:`EngineLimit` (nodes by default, because it is repeatable and independent of
   the machine), the paper's ``Skill Level``, and restarts after a crash or a hang with the game going
   on from the same position (each event is logged and counted in ``Stockfish.restarts``).
-- :class:`RandomPlayer`, a uniformly random legal move (a baseline and a test opponent).
 
 :class:`StockfishPool` runs several Stockfish processes side by side so that many games can be in
 flight at once (``chess_exp.play.games``).
@@ -60,7 +59,7 @@ import chess
 import chess.engine
 import numpy as np
 
-__all__ = ["Engine", "EngineLimit", "RandomPlayer", "Stockfish", "StockfishPool", "StockfishNotFound",
+__all__ = ["Engine", "EngineLimit", "Stockfish", "StockfishPool", "StockfishNotFound",
            "StockfishUnusable", "check_stockfish",
            "find_stockfish", "DEFAULT_LIMIT", "DEFAULT_NODES", "INSTALL_HINT", "position_key"]
 
@@ -203,26 +202,6 @@ class Engine(Protocol):
     name: str
 
     def play(self, board: chess.Board, *, rng: np.random.Generator) -> chess.Move: ...
-
-
-class RandomPlayer:
-    """A uniformly random legal move: a baseline and a test opponent.
-
-    Implements both :class:`Engine` and ``chess_exp.play.players.Player``.
-    """
-
-    def __init__(self, name: str = "random") -> None:
-        self.name = name
-
-    def play(self, board: chess.Board, *, rng: np.random.Generator) -> chess.Move:
-        moves = list(board.legal_moves)
-        if not moves:
-            raise ValueError("board: no legal moves (the game is over)")
-        return moves[int(rng.integers(len(moves)))]
-
-    def choose(self, requests: Sequence[Any]) -> list[Any]:
-        from chess_exp.play.players import MoveChoice
-        return [MoveChoice(move=self.play(r.board, rng=r.rng)) for r in requests]
 
 
 def _internal_score(info: chess.engine.InfoDict) -> int:

@@ -8,7 +8,7 @@ repeatable whatever else is in flight.
 
 - :class:`DistributionPlayer` samples from an exact move distribution (a :data:`MovePolicy`) after
   ``transcendence.temper`` (temperature 0 = argmax, uniform over ties): the theory's object.
-- :class:`EnginePlayer` asks a Stockfish pool at a Skill Level; :class:`~chess_exp.play.engines.RandomPlayer`
+- :class:`EnginePlayer` asks a Stockfish pool at a Skill Level; :class:`RandomPlayer`
   plays uniformly random legal moves.
 - :class:`ModelPlayer` plays a trained GPT with the ``exact`` policy (every legal move scored,
   tempered at the move level) or the paper's ``sampled`` character protocol: a thin layer over
@@ -43,7 +43,7 @@ from transcendence import temper
 if TYPE_CHECKING:
     from chess_exp.play.engines import StockfishPool
 
-__all__ = ["Player", "MoveRequest", "MoveChoice", "MovePolicy", "DistributionPlayer", "EnginePlayer",
+__all__ = ["Player", "RandomPlayer", "MoveRequest", "MoveChoice", "MovePolicy", "DistributionPlayer", "EnginePlayer",
            "ModelPlayer", "PrefixCache", "RESULT_STRINGS", "sample_index", "length_groups", "parse_sampled_move"]
 
 #: A result string emitted by a model is a resignation (the paper's rule): a loss.
@@ -291,3 +291,22 @@ def parse_sampled_move(text: str, board: chess.Board) -> tuple[Literal["move", "
     if not move:  # python-chess reads "--", "Z0", "0000" and "@@@@" as a null move: not a legal move
         return "illegal", None
     return "move", move
+
+
+class RandomPlayer:
+    """A uniformly random legal move: a baseline and a test opponent.
+
+    Implements both ``chess_exp.play.engines.Engine`` and :class:`Player`.
+    """
+
+    def __init__(self, name: str = "random") -> None:
+        self.name = name
+
+    def play(self, board: chess.Board, *, rng: np.random.Generator) -> chess.Move:
+        moves = list(board.legal_moves)
+        if not moves:
+            raise ValueError("board: no legal moves (the game is over)")
+        return moves[int(rng.integers(len(moves)))]
+
+    def choose(self, requests: Sequence[MoveRequest]) -> list[MoveChoice]:
+        return [MoveChoice(move=self.play(r.board, rng=r.rng)) for r in requests]

@@ -11,7 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chess_exp.model.gpt import GPT, GPTConfig, load_model, score_continuations
+from chess_exp.model.checkpoints import load_model
+from chess_exp.model.gpt import GPT, GPTConfig, score_continuations
 
 # its own shape, not the shared tiny_gpt: the GPT module itself is under test (two layers, a vocabulary
 # that is no tokenizer's, enlarged weights below), and dataclasses.replace derives variants from it

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from chess_exp.model.gpt import load_model
+from chess_exp.model.checkpoints import load_model
 from chess_exp.model.train import (
     PRESETS,
     TrainConfig,

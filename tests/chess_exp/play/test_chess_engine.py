@@ -17,7 +17,6 @@ import pytest
 from chess_exp.play.engines import (
     DEFAULT_NODES,
     EngineLimit,
-    RandomPlayer,
     Stockfish,
     StockfishNotFound,
     StockfishPool,
@@ -26,7 +25,7 @@ from chess_exp.play.engines import (
     position_key,
 )
 from chess_exp.play.games import MatchConfig, ladder_specs, load_records, play_games, score_for
-from chess_exp.play.players import EnginePlayer, MoveChoice, MoveRequest
+from chess_exp.play.players import EnginePlayer, MoveChoice, MoveRequest, RandomPlayer
 
 FAST = EngineLimit(kind="nodes", value=2000)
 

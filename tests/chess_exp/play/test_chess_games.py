@@ -14,7 +14,6 @@ import chess.pgn
 import numpy as np
 import pytest
 
-from chess_exp.play.engines import RandomPlayer
 from chess_exp.play.games import (
     GameSpec,
     MatchConfig,
@@ -24,7 +23,7 @@ from chess_exp.play.games import (
     play_games,
     score_for,
 )
-from chess_exp.play.players import DistributionPlayer, MoveChoice, MoveRequest
+from chess_exp.play.players import DistributionPlayer, MoveChoice, MoveRequest, RandomPlayer
 
 FOOLS_MATE = ["f3", "e5", "g4", "Qh4#"]
 

@@ -14,9 +14,15 @@ from hypothesis import strategies as st
 
 from chess_exp.data.tokenizers import get_tokenizer
 from chess_exp.model.gpt import GPT
-from chess_exp.play.engines import RandomPlayer
 from chess_exp.play.games import MatchConfig, ladder_specs, play_games
-from chess_exp.play.players import ModelPlayer, MoveRequest, PrefixCache, length_groups, parse_sampled_move
+from chess_exp.play.players import (
+    ModelPlayer,
+    MoveRequest,
+    PrefixCache,
+    RandomPlayer,
+    length_groups,
+    parse_sampled_move,
+)
 
 OPENING = ("e4", "e5", "Qh5", "Nc6", "Bc4", "Nf6", "Qxf7#")
 
