@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import math
 import time
 from functools import partial
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from sims._runner import make_tasks, resolve_workers, run_tasks, write_rows
+from transcendence.io import atomic_write_json
 
 __all__ = ["SWEEPS", "get_sweep", "run_sweep", "SweepOutput", "t_interval", "check_positive",
            "check_temperatures", "check_probabilities"]
@@ -90,7 +90,7 @@ def run_sweep(name: str, config: Any = None, *, out_dir: str | Path | None = Non
     seconds = time.perf_counter() - start
     write_rows(run_dir / "results.csv", rows)
     summary = _jsonable(module.summarize(rows, cfg))
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_json(run_dir / "summary.json", summary)
     return SweepOutput(run_dir=run_dir, rows=rows, summary=summary, seconds=seconds,
                        workers=n_workers)
 
