@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from transcendence.cli import check_output_dir
 from transcendence.io import atomic_write_json
 
 __all__ = ["SCHEMA", "SCHEMAS", "FILES", "PreparedSplit", "SplitWriter", "DatasetWriter", "game_spans",
@@ -284,15 +285,7 @@ def _pid_alive(pid: int) -> bool:
 def check_out_dir(out: Path, force: bool, what: str = "--out") -> None:
     """Refuse an ``out`` that would lose someone's files: a non-empty folder without ``force``, or,
     with ``force``, a folder holding anything but a prepared dataset's files."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{what} {out} is a file, not a folder; choose another --out")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{what} {out}: {parent} is a file, not a folder; choose another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {out}: cannot write in {parent}; choose a writable --out")
+    check_output_dir(out, what)  # a file, under a file, or not writable: one line naming ``what``
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not force:

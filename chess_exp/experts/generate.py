@@ -58,6 +58,7 @@ from chess_exp.play.games import (
     run_games,
 )
 from chess_exp.play.players import MoveChoice, MoveRequest, Player
+from transcendence.cli import check_output_file
 
 __all__ = ["GameRecord", "PolicyPlayer", "play_game", "generate_games", "scan_pgn", "inspect_pgn", "check_resume",
            "PgnScan", "ForeignPGN", "game_pgn", "MAX_MOVES"]
@@ -253,17 +254,6 @@ def _run_sequential(panel: Panel, todo: list[int], seed: int, max_moves: int, ca
         _WORKER.clear()
 
 
-def _check_writable(out: Path) -> None:
-    """Refuse (one line naming --out) an output under a file or in a directory that cannot be written."""
-    ancestor = out.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ValueError(f"--out {out}: {ancestor} is a file, not a directory; give a path in a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: cannot write in {ancestor} (permission denied); give a writable path")
-
-
 def generate_games(panel: Panel, n_games: int, out: str | Path, *, seed: int = 0,
                    workers: int | None = None, cache_dir: str | Path | None = None,
                    stockfish: str | None = None, max_moves: int = MAX_MOVES, progress: bool = True,
@@ -289,7 +279,7 @@ def generate_games(panel: Panel, n_games: int, out: str | Path, *, seed: int = 0
     if max_moves < 1:
         raise ValueError(f"max_moves: must be >= 1, got {max_moves}")
     out = Path(out)
-    _check_writable(out)
+    check_output_file(out, "--out")
     scan = inspect_pgn(out)  # refuses a file this generator did not write, before anything is changed
     check_resume(scan, panel, n_games, seed, out)
     done = set(scan.games)
