@@ -195,7 +195,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     from chess_exp.data.tokenizers import get_tokenizer
 
     file = _resolve_file(Path(path))
-    device = _check_device(device)
+    device = resolve_device(device)
     if file.suffix == ".safetensors":
         ckpt: Any = _load_safetensors(file, device)
     else:
@@ -263,14 +263,18 @@ def read_checkpoint_step(path: str | os.PathLike[str]) -> int | None:
     return None if value is None else int(value)
 
 
-def _check_device(device: str | torch.device) -> torch.device:
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device that is usable here (``"auto"``: CUDA when present, else CPU);
+    ValueError naming ``--device`` otherwise."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"--device={device!r} is not a torch device; use cpu, cuda, cuda:1, mps") from None
+        raise ValueError(f"--device={device!r} is not a torch device; use cpu, cuda, cuda:1, mps, auto") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device={device}: no CUDA device is usable here (torch {torch.__version__}); "
-                         "use --device=cpu")
+                         "use --device=cpu or --device=auto")
     if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ValueError(f"--device={device}: MPS is not available here; use --device=cpu")
     return dev

@@ -59,6 +59,7 @@ from chess_exp.model.checkpoints import (
     keep_step_copy,
     load_model,
     load_training_state,
+    resolve_device,
     save_checkpoint,
 )
 from chess_exp.model.gpt import GPT, GPTConfig
@@ -763,18 +764,6 @@ def _stop_reason(run: Run, signals: StopSignals, t_start: float) -> str | None:
 
 # ----------------------------------------------------------------------------- training
 
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device={name}: no CUDA device is usable here (torch {torch.__version__}); "
-                         "use --device=cpu or --device=auto")
-    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError(f"--device={name}: MPS is not available here; use --device=cpu")
-    return device
-
-
 def _fmt_time(seconds: float) -> str:
     seconds = int(max(0, seconds))
     h, rest = divmod(seconds, 3600)
@@ -795,7 +784,7 @@ def train(config: TrainConfig, *, stop_on_signals: bool = False) -> Path:
     if config.data_dir is None:
         raise ValueError("no data: pass --data DIR (a directory written by `transcendence chess prepare`)")
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     if world > 1:
@@ -965,7 +954,7 @@ def main(args: argparse.Namespace) -> int:
             if config.data_dir is None:
                 raise ValueError("--eval-only needs --data DIR")
             result = evaluate_run(config.out_dir, config.data_dir, max_games=args.eval_games,
-                                  legal_games=args.legal_games, device=_resolve_device(config.device))
+                                  legal_games=args.legal_games, device=resolve_device(config.device))
             print(json.dumps(result, indent=2))
             return 0
         if rank0:
