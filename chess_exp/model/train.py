@@ -46,6 +46,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -229,6 +230,21 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 # ----------------------------------------------------------------------------- evaluation
 
+def _whole_game_batches(split: Split, block_size: int, batch_size: int, max_games: int = 0
+                        ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches ``(x, y)`` (B, W) of whole games read from position 0 (the first ``max_games``, 0 = all),
+    each cut at ``block_size + 1`` tokens; padding is 0 in ``x`` and -1 in ``y``."""
+    games = list(zip(*game_spans(split.offsets, len(split.tokens))))[: max_games or None]
+    for i in range(0, len(games), batch_size):
+        batch = games[i:i + batch_size]
+        width = min(block_size + 1, max(int(e - s) for s, e in batch))
+        seq = torch.full((len(batch), width), -1, dtype=torch.long)
+        for r, (s, e) in enumerate(batch):
+            n = min(int(e - s), width)
+            seq[r, :n] = torch.from_numpy(split.tokens[s:s + n].astype(np.int64))
+        yield seq[:, :-1].clamp(min=0), seq[:, 1:]
+
+
 @torch.no_grad()
 def next_move_accuracy(model: GPT, split: Split, *, max_games: int = 0, batch_size: int = 32,
                        ignore: tuple[int, ...] = ()) -> tuple[float, int]:
@@ -241,17 +257,9 @@ def next_move_accuracy(model: GPT, split: Split, *, max_games: int = 0, batch_si
     was_training = model.training
     model.eval()
     device = model.lm_head.weight.device
-    T = model.config.block_size
-    games = list(zip(*game_spans(split.offsets, len(split.tokens))))[: max_games or None]
     correct = total = 0
-    for i in range(0, len(games), batch_size):
-        batch = games[i:i + batch_size]
-        width = min(T + 1, max(int(e - s) for s, e in batch))
-        seq = torch.full((len(batch), width), -1, dtype=torch.long)
-        for r, (s, e) in enumerate(batch):
-            n = min(int(e - s), width)
-            seq[r, :n] = torch.from_numpy(split.tokens[s:s + n].astype(np.int64))
-        x, y = seq[:, :-1].clamp(min=0).to(device), seq[:, 1:].to(device)
+    for x, y in _whole_game_batches(split, model.config.block_size, batch_size, max_games):
+        x, y = x.to(device), y.to(device)
         logits, _ = model(x)
         keep = y >= 0
         for token in ignore:
@@ -401,20 +409,12 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     ignore = _special_ids(val.meta)
     acc, n = next_move_accuracy(model, val, max_games=max_games, ignore=ignore, batch_size=batch_size)
     # loss over whole games from position 0, the same token set as the accuracy plus start/end
-    T = model.config.block_size
-    games = list(zip(*game_spans(val.offsets, len(val.tokens))))[: max_games or None]
+    n_games = len(val.offsets[: max_games or None])
     nll = count = 0.0
     counts = _token_counts(train_split.tokens, model.config.vocab_size) + 1.0
     unigram = torch.from_numpy(-np.log(counts / counts.sum()))
     uni = 0.0
-    for i in range(0, len(games), batch_size):
-        batch = games[i:i + batch_size]
-        width = min(T + 1, max(int(e - s) for s, e in batch))
-        seq = torch.full((len(batch), width), -1, dtype=torch.long)
-        for r, (s, e) in enumerate(batch):
-            k = min(int(e - s), width)
-            seq[r, :k] = torch.from_numpy(val.tokens[s:s + k].astype(np.int64))
-        x, y = seq[:, :-1].clamp(min=0), seq[:, 1:]
+    for x, y in _whole_game_batches(val, model.config.block_size, batch_size, max_games):
         logits, _ = model(x.to(device))
         keep = y >= 0
         nll += float(torch.nn.functional.cross_entropy(logits[keep.to(device)].float(), y[keep].to(device),
@@ -424,7 +424,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], data_dir: str | os.PathLike[st
     tokenizer = get_tokenizer(meta["tokenizer"])
     legal_acc, legal_n = (legal_move_accuracy(model, tokenizer, split_games_sans(val, tokenizer, legal_games))
                           if legal_games else (float("nan"), 0))  # 0 = skip
-    result = {"step": meta["step"], "tokenizer": meta["tokenizer"], "val_games": len(games),
+    result = {"step": meta["step"], "tokenizer": meta["tokenizer"], "val_games": n_games,
               "val_loss": nll / count, "unigram_loss": uni / count, "val_move_acc": acc,
               "val_move_acc_n": n, "val_legal_move_acc": legal_acc, "val_legal_move_acc_n": legal_n,
               "legal_games": legal_games, "device": str(device)}
