@@ -40,14 +40,6 @@ def data_dir(tiny_prepared: Path) -> Path:
     return tiny_prepared
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(data_dir: Path, out: Path, **changes) -> TrainConfig:
     import dataclasses
     return dataclasses.replace(PRESETS["tiny"], data_dir=data_dir, out_dir=out, num_threads=1, **changes)

@@ -7,20 +7,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from chess_exp.model.checkpoints import load_model
 from chess_exp.model.train import PRESETS, evaluate_run, load_split, train
 
 pytestmark = pytest.mark.data
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("tokenizer", ["move", "char"])
