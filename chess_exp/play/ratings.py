@@ -32,7 +32,7 @@ import numpy as np
 from scipy import optimize, stats
 
 __all__ = ["STOCKFISH_LEVEL_RATINGS", "GLICKO2_SCALE", "Glicko2Rating", "Glicko2Result", "EloEstimate",
-           "glicko2_update", "glicko2_sequential", "mle_elo", "wdl_table"]
+           "glicko2_update", "glicko2_sequential", "mle_elo", "wdl_table", "JointElo", "joint_mle_elo"]
 
 #: Ratings the paper's code gives Stockfish levels 1-5 (``eval/glicko2.py``; their provenance
 #: is uncertain: the paper's text quotes ~1552/1842/2142 for levels 1/3/5).
@@ -234,3 +234,197 @@ def wdl_table(scores: Sequence[float], groups: Sequence[object]) -> dict[object,
                         "losses": int(np.sum(g_s == 0)), "games": int(g_s.size),
                         "score": float(g_s.mean())}
     return table
+
+
+# -- every player at once: the joint maximum-likelihood Elo -------------------------------------
+
+@dataclass(frozen=True)
+class JointElo:
+    """A joint Elo fit (see :func:`joint_mle_elo`).
+
+    ``elo[p]`` is finite for the players of the reference's strongly connected component,
+    ``+inf``/``-inf`` for a group that took every point from (lost every point to) it, and ``nan``
+    where the games do not compare the two. With ``fixed`` ratings the numbers are on their scale,
+    otherwise relative to ``reference`` (rated 0). ``lo``/``hi`` are the percentile bootstrap
+    interval (``nan`` when no bootstrap was asked for).
+    """
+
+    players: tuple[str, ...]
+    elo: dict[str, float]
+    lo: dict[str, float]
+    hi: dict[str, float]
+    reference: str
+    fixed: dict[str, float]
+    log_likelihood: float
+    n_boot: int
+    separated: tuple[str, ...]  # players whose rating is not finite
+
+
+_C = math.log(10.0) / 400.0  # Elo points -> natural log-odds
+
+
+def _pair_tables(games: Iterable[tuple[str, str, float]], players: Sequence[str]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n[i, j]`` games between i and j and ``wdl[i, j] = (wins, draws, losses)`` of i, for i < j;
+    ``s[i, j]``: points i took from j (both triangles)."""
+    index = {p: i for i, p in enumerate(players)}
+    k = len(players)
+    wdl = np.zeros((k, k, 3), dtype=np.int64)
+    for white, black, score in games:
+        if white == black:
+            raise ValueError(f"games: {white!r} plays itself")
+        if score not in (0.0, 0.5, 1.0):
+            raise ValueError(f"games: score {score!r} of {white} vs {black} must be 0, 0.5 or 1")
+        i, j = index[white], index[black]
+        col = {1.0: 0, 0.5: 1, 0.0: 2}[float(score)]
+        wdl[i, j, col] += 1
+        wdl[j, i, 2 - col] += 1
+    n = wdl.sum(axis=2)
+    s = wdl[:, :, 0] + 0.5 * wdl[:, :, 1]
+    return n, s, wdl
+
+
+def _components(s: np.ndarray, n: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Strongly connected components of "i took a point from j" and the reachability between them."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components, shortest_path
+
+    took = (s > 0) & (n > 0)
+    k, labels = connected_components(csr_matrix(took.astype(np.int8)), directed=True, connection="strong")
+    reach = np.isfinite(shortest_path(csr_matrix(took.astype(np.int8)), unweighted=True))
+    return k, labels, reach
+
+
+def _fit(n: np.ndarray, s: np.ndarray, free: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Newton's method with backtracking on the concave log-likelihood; ``free`` are the players
+    fitted, the others keep ``start``. Only games among the players of ``free | fixed`` count."""
+    r = start.astype(np.float64).copy()
+    idx = np.flatnonzero(free)
+    if idx.size == 0:
+        return r
+
+    def loglik(x: np.ndarray) -> float:
+        d = _C * (x[:, None] - x[None, :])
+        return float(np.sum(-s * np.logaddexp(0.0, -d)))  # s[i, j] log sigmoid(d_ij), both triangles
+
+    ll = loglik(r)
+    for _ in range(200):
+        d = _C * (r[:, None] - r[None, :])
+        p = 1.0 / (1.0 + np.exp(-d))
+        grad = _C * np.sum(s - n * p, axis=1)[idx]
+        w = _C * _C * n * p * (1 - p)
+        hess = -np.diag(w.sum(axis=1))[np.ix_(idx, idx)] + w[np.ix_(idx, idx)]
+        try:
+            step = np.linalg.solve(hess, -grad)
+        except np.linalg.LinAlgError:
+            step = grad / max(1e-12, float(np.max(np.abs(np.diag(hess)))))
+        t = 1.0
+        while True:
+            cand = r.copy()
+            cand[idx] += t * step
+            ll_new = loglik(cand)
+            if ll_new >= ll - 1e-12 or t < 1e-8:
+                break
+            t /= 2
+        r, ll_old, ll = cand, ll, ll_new
+        if np.max(np.abs(t * step)) < 1e-9 or abs(ll - ll_old) < 1e-13:
+            break
+    return r
+
+
+def _solve(n: np.ndarray, s: np.ndarray, ref: int, fixed: dict[int, float]) -> np.ndarray:
+    """Ratings of every player: finite in the reference's component, else +-inf or nan."""
+    k = n.shape[0]
+    n_comp, labels, reach = _components(s, n)
+    main = labels == labels[ref]
+    fixed_main = {i: v for i, v in fixed.items() if main[i]}
+    start = np.zeros(k)
+    for i, v in fixed_main.items():
+        start[i] = v
+    if not fixed_main:
+        start[ref] = 0.0
+    free = main.copy()
+    for i in (fixed_main or {ref: 0.0}):
+        free[i] = False
+    mask = main[:, None] & main[None, :]
+    r = _fit(np.where(mask, n, 0), np.where(mask, s, 0.0), free, start)
+    out = np.full(k, np.nan)
+    out[main] = r[main]
+    for i in np.flatnonzero(~main):
+        up, down = reach[i, ref], reach[ref, i]  # i took points from the reference's group / it from i
+        out[i] = math.inf if up and not down else -math.inf if down and not up else math.nan
+    return out
+
+
+def joint_mle_elo(games: Iterable[tuple[str, str, float]], *, reference: str | None = None,
+                  fixed: dict[str, float] | None = None, n_boot: int = 0, confidence: float = 0.95,
+                  seed: int = 0) -> JointElo:
+    r"""The maximum-likelihood Elo of every player from games among them.
+
+    ``games``: ``(white, black, white's score)`` with scores 0, 0.5 or 1. Under the logistic Elo
+    model (no colour advantage; schedules here alternate colours) player i scores against j with
+    expectation :math:`E_{ij} = 1 / (1 + 10^{(R_j - R_i)/400})`, draws as half points, and the
+    log-likelihood :math:`\sum_{i \neq j} s_{ij} \log E_{ij}` (:math:`s_{ij}`: points i took from
+    j) is maximised over the ratings not in ``fixed``. Without ``fixed``, ``reference`` is rated 0.
+    At the maximum every free player's expected points equal its points.
+
+    A finite maximum exists only among players joined by "took a point from" both ways (a strongly
+    connected component); a group that won (lost) every game against the reference's group is rated
+    ``+inf`` (``-inf``), one with no path either way ``nan``.
+
+    ``n_boot > 0``: the ``confidence`` percentile interval of each rating over resamples of the
+    games, each pairing resampled on its own (its win/draw/loss counts drawn from their shares),
+    so the schedule is kept.
+
+    >>> fit = joint_mle_elo([("a", "b", 1.0), ("b", "a", 1.0)], reference="a")
+    >>> fit.elo["b"]
+    0.0
+    """
+    games = list(games)
+    if not games:
+        raise ValueError("games: need at least one game")
+    fixed = dict(fixed or {})
+    players = tuple(dict.fromkeys([p for w, b, _ in games for p in (w, b)] + list(fixed)))
+    if reference is None:
+        reference = next(iter(fixed)) if fixed else players[0]
+    if reference not in players:
+        raise ValueError(f"reference: {reference!r} played no game (players: {', '.join(players)})")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence}: must be in (0, 1)")
+    if n_boot < 0:
+        raise ValueError(f"n_boot={n_boot}: must be >= 0")
+    index = {p: i for i, p in enumerate(players)}
+    ref = index[reference]
+    fixed_i = {index[p]: float(v) for p, v in fixed.items()}
+    n, s, wdl = _pair_tables(games, players)
+    est = _solve(n, s, ref, fixed_i)
+    finite = np.isfinite(est)
+    r_fin = np.where(finite, est, 0.0)
+    d = _C * (r_fin[:, None] - r_fin[None, :])
+    both = finite[:, None] & finite[None, :]
+    ll = float(np.sum(np.where(both, -s * np.logaddexp(0.0, -d), 0.0)))
+    lo = np.full(len(players), np.nan)
+    hi = np.full(len(players), np.nan)
+    if n_boot:
+        rng = np.random.default_rng(seed)
+        iu, ju = np.triu_indices(len(players), 1)
+        pairs = [(i, j) for i, j in zip(iu, ju) if n[i, j] > 0]
+        draws = np.empty((n_boot, len(players)))
+        for b in range(n_boot):
+            s_b = np.zeros_like(s)
+            for i, j in pairs:
+                w, dr, lo_ = rng.multinomial(n[i, j], wdl[i, j] / n[i, j])
+                s_b[i, j] = w + 0.5 * dr
+                s_b[j, i] = lo_ + 0.5 * dr
+            draws[b] = _solve(n, s_b, ref, fixed_i)
+        alpha = (1 - confidence) / 2
+        for p in range(len(players)):
+            col = draws[:, p]
+            if np.isnan(col).any():
+                continue
+            lo[p] = float(np.quantile(col, alpha, method="inverted_cdf"))
+            hi[p] = float(np.quantile(col, 1 - alpha, method="inverted_cdf"))
+    return JointElo(players=players, elo={p: float(est[index[p]]) for p in players},
+                    lo={p: float(lo[index[p]]) for p in players}, hi={p: float(hi[index[p]]) for p in players},
+                    reference=reference, fixed={p: float(v) for p, v in fixed.items()}, log_likelihood=ll,
+                    n_boot=n_boot, separated=tuple(p for p in players if not np.isfinite(est[index[p]])))
