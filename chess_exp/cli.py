@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tsne": ("chess_exp.analysis.tsne", "t-SNE of the model's last hidden layer (Fig. 3)"),
     "check": ("chess_exp.analysis.check", "per-position transcendence check: experts, exact mixture, model (core maths)"),
     "map": ("chess_exp.analysis.transcendence_map", "where a trained learner transcends: expert noise x training budget, resumable"),
+    "tournament": ("chess_exp.analysis.tournament", "experts, exact mixture, model and anchors in games: one joint Elo with intervals, resumable"),
 }
 
 

@@ -469,15 +469,9 @@ def _validate(a: CheckConfig) -> str | None:
 def _learner_distributions(checkpoint: str, positions: list[Position]
                            ) -> tuple[list[tuple[list[chess.Move], np.ndarray]], np.ndarray | None, str]:
     """The model's exact distributions over legal moves, its legal mass (board policy only), family."""
-    path = Path(checkpoint)
-    ckpt = path / "ckpt.pt" if path.is_dir() else path
-    board_policy = False
-    if ckpt.exists():
-        import torch
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        board_policy = isinstance(state, dict) and "model_config" in state and "train_config" in state
-    if board_policy:
-        from chess_exp.model.board import load_board_policy
+    from chess_exp.model.board import board_checkpoint, load_board_policy
+    ckpt = board_checkpoint(checkpoint)
+    if ckpt is not None:
         board_model = load_board_policy(ckpt)
         out = board_model.move_distributions([p.board for p in positions])
         return [(m, p) for m, p, _ in out], np.array([lm for _, _, lm in out]), "board policy (MLP, from/to head)"

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BoardPolicyConfig", "BoardPolicy", "TrainConfig", "encode_board", "move_index",
+__all__ = ["board_checkpoint", "BoardPolicyConfig", "BoardPolicy", "TrainConfig", "encode_board", "move_index",
            "legal_indices", "positions_from_pgn", "PositionSet", "train", "load_board_policy",
            "BoardPolicyPlayer", "N_FEATURES", "N_MOVES"]
 
@@ -369,6 +369,17 @@ def train(cfg: TrainConfig, out: str | Path, *, log=_print) -> Path:
             log(f"stopped at step {step}/{total} after {cfg.stop_after_s:g} s; run again to resume")
             break
     return ckpt_path
+
+
+def board_checkpoint(path: str | Path) -> Path | None:
+    """The ``ckpt.pt`` of ``path`` (a run directory or the file) when it is a board-policy
+    checkpoint; None for anything else (for example a transcript model's checkpoint)."""
+    path = Path(path)
+    ckpt = path / "ckpt.pt" if path.is_dir() else path
+    if not ckpt.is_file():
+        return None
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    return ckpt if isinstance(state, dict) and "model_config" in state and "train_config" in state else None
 
 
 def load_board_policy(path: str | Path) -> BoardPolicy:

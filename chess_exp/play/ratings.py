@@ -350,9 +350,9 @@ def _solve(n: np.ndarray, s: np.ndarray, ref: int, fixed: dict[int, float]) -> n
     r = _fit(np.where(mask, n, 0), np.where(mask, s, 0.0), free, start)
     out = np.full(k, np.nan)
     out[main] = r[main]
-    for i in np.flatnonzero(~main):
-        up, down = reach[i, ref], reach[ref, i]  # i took points from the reference's group / it from i
-        out[i] = math.inf if up and not down else -math.inf if down and not up else math.nan
+    for j in np.flatnonzero(~main).tolist():
+        up, down = reach[j, ref], reach[ref, j]  # i took points from the reference's group / it from i
+        out[j] = math.inf if up and not down else -math.inf if down and not up else math.nan
     return out
 
 

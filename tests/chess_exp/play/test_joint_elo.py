@@ -51,7 +51,7 @@ def test_one_free_player_against_fixed_opponents_equals_the_single_player_mle():
 def test_the_fit_is_the_likelihood_maximum_and_solves_the_score_equations():
     rng = np.random.default_rng(2)
     names = ["a", "b", "c", "d", "e"]
-    for trial in range(10):
+    for _trial in range(10):
         true = {p: float(rng.normal(0, 200)) for p in names}
         pairs = [(names[i], names[j]) for i in range(5) for j in range(i + 1, 5) if rng.random() < 0.8]
         pairs += [(names[i], names[i + 1]) for i in range(4)]  # keep it connected
@@ -67,7 +67,7 @@ def test_the_fit_is_the_likelihood_maximum_and_solves_the_score_equations():
             assert expected == pytest.approx(points, abs=1e-6)
         # an independent optimiser finds no higher likelihood
         x0 = np.zeros(4)
-        res = optimize.minimize(lambda x: -_loglik(dict(zip(names, [0.0, *x])), games), x0, method="Nelder-Mead",
+        res = optimize.minimize(lambda x, g=games: -_loglik(dict(zip(names, [0.0, *x])), g), x0, method="Nelder-Mead",
                                 options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 20000})
         assert -res.fun <= fit.log_likelihood + 1e-6
         assert [fit.elo[p] for p in names[1:]] == pytest.approx(list(res.x), abs=0.05)
