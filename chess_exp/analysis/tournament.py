@@ -501,7 +501,9 @@ def run(cfg: TournamentConfig, log: Callable[[str], None] = print) -> dict[str, 
     ratings = rate(games, r, n_boot=cfg.boot, seed=cfg.seed, level_ratings=level_ratings or None)
     h2h = head_to_head_rows(records, r.models, r.best, seed=cfg.seed)
     where = where_games_leave(records, r.models, r.best, cfg.visits, cfg.visits_games or None) if cfg.visits else []
-    result = {"panel": panel.name, "best": r.best, "checkpoint": cfg.checkpoint, "n_games": len(games),
+    anchor_eps = {_anchor_name(e): float(e) for e in cfg.anchors if _anchor_name(e) in r.anchors}
+    result = {"panel": panel.name, "oracle": panel.engine.tag, "best": r.best, "checkpoint": cfg.checkpoint,
+              "n_games": len(games), "anchor_eps": anchor_eps,
               "boot": cfg.boot, "levels": {k: v for k, v in level_ratings.items()}, "limit": cfg.limit,
               "interval": "95% percentile bootstrap over the games of each pairing", "ratings": ratings,
               "head_to_head": h2h, "where": where, "pairs": pair_table(games),

@@ -71,6 +71,9 @@ class MeasureConfig:
     in_flight: int = 48  # rating games played at once
     stockfish: str | None = None  # Stockfish binary (default: chess_exp.play.engines.find_stockfish)
     cache_dir: Path | None = None  # oracle cache (default: <out>/cache)
+    # a `chess tournament` run's results.json (same panel oracle): its lower anchors join the ladder as
+    # opponents at the ratings it gave them on the levels' scale, so a weak player gets a finite rating
+    anchor_ratings: Path | None = None  # a tournament's results.json: its rated anchors join the ladder
 
 
 # about 4.5 minutes of CPU (measured: 600 games, 300 steps); a few minutes on 2 idle cores
@@ -220,17 +223,54 @@ def _train_summary(run_dir: Path) -> dict[str, Any]:
     return summary
 
 
+def load_anchor_ratings(path: Path, panel, limit: str | None = None) -> dict[str, tuple[float, float]]:
+    """``{name: (random-move rate, Elo on the levels' scale)}`` of the lower anchors rated by a
+    ``chess tournament`` run (its ``results.json``); they must use ``panel``'s oracle and, when
+    ``limit`` is given, have been rated against levels searching with that limit."""
+    what = f"--anchor_ratings: {path}"
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found (run `transcendence chess tournament` with --levels first)") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what} is not a tournament's results.json ({exc})") from None
+    if not isinstance(data, dict) or "ratings" not in data or "anchor_eps" not in data:
+        raise ValueError(f"{what} is not a tournament's results.json (no ratings or anchor_eps)")
+    if data.get("oracle") != panel.engine.tag:
+        raise ValueError(f"{what} rated anchors over the oracle {data.get('oracle')}, this panel uses "
+                         f"{panel.engine.tag}; rate them with this panel's oracle")
+    if limit is not None and data.get("limit") != limit:
+        raise ValueError(f"{what} rated anchors against levels at {data.get('limit')}, this ladder searches "
+                         f"at {limit}; rate them with the same --limit")
+    out = {}
+    for row in data["ratings"]:
+        if row.get("kind") != "anchor":
+            continue
+        elo = row.get("elo_abs")
+        if elo is None or not math.isfinite(elo):
+            raise ValueError(f"{what}: anchor {row['player']} has no finite rating on the levels' scale "
+                             f"({elo}); play more anchor or level games")
+        out[row["player"]] = (float(data["anchor_eps"][row["player"]]), float(elo))
+    if not out:
+        raise ValueError(f"{what} holds no rated anchors (run the tournament with --anchors and --levels)")
+    return out
+
+
 def _rate(config: MeasureConfig, panel, ckpt: Path | None, *, progress: bool) -> dict[str, Any]:
     from chess_exp.data.tokenizers import get_tokenizer
+    from chess_exp.experts.policies import Expert, ExpertSpec
     from chess_exp.model.checkpoints import load_model
     from chess_exp.play.engines import EngineLimit, StockfishPool
     from chess_exp.play.games import MatchConfig, ladder_specs, play_games, score_for
-    from chess_exp.play.players import DistributionPlayer, EnginePlayer, ModelPlayer
+    from chess_exp.play.players import DistributionPlayer, EnginePlayer, ModelPlayer, RandomPlayer
     from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, mle_elo
 
     for level in config.levels:
         if level not in STOCKFISH_LEVEL_RATINGS:
             raise ValueError(f"levels: {level} has no known rating (have {sorted(STOCKFISH_LEVEL_RATINGS)})")
+    anchors = load_anchor_ratings(config.anchor_ratings, panel, config.limit) if config.anchor_ratings else {}
+    rating_of = {f"L{level}": STOCKFISH_LEVEL_RATINGS[level] for level in config.levels}
+    rating_of.update({name: elo for name, (_, elo) in anchors.items()})
     oracle = Oracle(panel.engine, cache_dir=_cache_dir(config), stockfish=config.stockfish)
     experts = build_experts(panel, oracle)
     mixture = MixturePolicy(experts, panel.probabilities, kind=config.mixture_kind,
@@ -255,13 +295,17 @@ def _rate(config: MeasureConfig, panel, ckpt: Path | None, *, progress: bool) ->
                                    name="model")
         for key in model_temps:
             players[key] = model_player
-    opponents = [f"L{level}" for level in config.levels]
+    for name, (eps, _) in anchors.items():
+        players[name] = RandomPlayer(name) if eps >= 1.0 else \
+            DistributionPlayer(Expert(ExpertSpec(name=name, eps=eps), oracle), 1.0, name=name)
+    opponents = [f"L{level}" for level in config.levels] + list(anchors)  # anchors last: level games keep their seeds
     specs = []
     for n, key in enumerate(keys):
         specs += ladder_specs(key, opponents, config.rating_games, seed=config.seed, prefix=f"{key}-vs-",
                               seed_key=(n,), headers={"Panel": panel.name, "Limit": config.limit},
                               tags={"player": key})
-    _log(f"rating {len(keys)} players: {len(specs)} games against levels {list(config.levels)} at {config.limit}")
+    _log(f"rating {len(keys)} players: {len(specs)} games against levels {list(config.levels)} at {config.limit}"
+         + (f" and anchors {', '.join(anchors)}" if anchors else ""))
     try:
         with StockfishPool(config.engines, config.stockfish, limit=EngineLimit.parse(config.limit)) as pool:
             for level in config.levels:
@@ -280,10 +324,10 @@ def _rate(config: MeasureConfig, panel, ckpt: Path | None, *, progress: bool) ->
                 continue
             colour = r.tags["player_colour"]
             s = score_for(r, colour)
-            level = int(r.tags["opponent"][1:])
+            opponent = r.tags["opponent"]
             scores.append(s)
-            opp.append(STOCKFISH_LEVEL_RATINGS[level])
-            row = wdl.setdefault(f"L{level}", [0, 0, 0])
+            opp.append(rating_of[opponent])
+            row = wdl.setdefault(opponent, [0, 0, 0])
             row[0 if s == 1 else 1 if s == 0.5 else 2] += 1
         est = mle_elo(scores, opp)
         rating[key] = {**info, "elo": est.elo, "lo": est.lo, "hi": est.hi, "games": len(scores),
@@ -408,9 +452,10 @@ def results_table(results: dict[str, Any]) -> str:
         cfg = {**cfg, "games": 0}
     lines = [f"Panel `{results['panel']['name']}` ({results['panel']['description']}); oracle "
              f"{results['panel']['engine']}; {cfg['games']} training games; {trained}; ladder levels "
-             f"{list(cfg['levels'])} at {cfg['limit']}, {cfg['rating_games']} games per level per player; "
-             f"MLE Elo with 95% interval.",
-             "", "| player | Elo [95% CI] | games | score | W/D/L per level |", "|---|---|---|---|---|"]
+             f"{list(cfg['levels'])} at {cfg['limit']}"
+             + (f" and the lower anchors rated in {cfg['anchor_ratings']}" if cfg.get("anchor_ratings") else "")
+             + f", {cfg['rating_games']} games per opponent per player; MLE Elo with 95% interval.",
+             "", "| player | Elo [95% CI] | games | score | W/D/L per opponent |", "|---|---|---|---|---|"]
     for key, row in results["players"].items():
         wdl = ", ".join(f"{lvl} {w}/{d}/{l}" for lvl, (w, d, l) in sorted(row["wdl"].items()))
         lines.append(f"| {key} | {_fmt_elo(row)} | {row['games']} | {row['score']:.2f} | {wdl} |")

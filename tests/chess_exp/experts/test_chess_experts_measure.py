@@ -76,3 +76,51 @@ def test_cli_generate_and_bad_panel(tmp_path, stockfish_path, capsys):
     assert out.read_text().count("[WhiteExpert ") == 2
     assert main(argv[:4] + ["nope"] + argv[5:]) == 2
     assert "unknown 'nope'" in capsys.readouterr().err
+
+
+def test_anchors_rated_by_a_tournament_join_the_ladder(tmp_path, stockfish_path, capsys):
+    """Anchors rated once (a `chess tournament` with levels) become ladder opponents at those ratings:
+    each player's MLE then uses the level's and the anchors' ratings, and level games keep their seeds."""
+    import argparse
+    import dataclasses
+
+    from chess_exp.analysis import tournament as tn
+    from chess_exp.experts.measure import load_anchor_ratings
+    from chess_exp.experts.panel import get_panel
+    from chess_exp.play.games import load_records, score_for
+    from chess_exp.play.ratings import mle_elo
+
+    tdir = tmp_path / "tournament"
+    tcfg = tn.TournamentConfig(out=str(tdir), games=2, anchors=(0.9, 1.0), anchor_games=2, levels=(1,),
+                               level_games=2, max_moves=12, boot=0, limit="nodes=500", experts_cache=str(tmp_path / "cache"),
+                               stockfish=stockfish_path, progress=False)
+    assert tn.main(argparse.Namespace(**dataclasses.asdict(tcfg))) == 0
+    anchors = load_anchor_ratings(tdir / "results.json", get_panel("noisy3"))
+    assert {k: v[0] for k, v in anchors.items()} == {"noisy-eps0.9": 0.9, "random": 1.0}
+
+    base = dataclasses.replace(_config(tmp_path, stockfish_path), model=False, rating_games=2, levels=(1,),
+                               mixture_temperatures=(0.0,), max_moves=12)
+    plain = measure(dataclasses.replace(base, out=tmp_path / "plain"), progress=False)
+    with_anchors = measure(dataclasses.replace(base, out=tmp_path / "anchored", anchor_ratings=tdir / "results.json"),
+                           progress=False)
+    games = load_records(tmp_path / "anchored" / "rating" / "games.jsonl")
+    level_games = {g.game_id: g.sans for g in load_records(tmp_path / "plain" / "rating" / "games.jsonl")}
+    assert {g.game_id: g.sans for g in games if g.tags["opponent"] == "L1"} == level_games  # same seeds
+    rating_of = {"L1": 1554.0, **{k: v[1] for k, v in anchors.items()}}
+    for key, row in with_anchors["players"].items():
+        mine = [g for g in games if g.tags["player"] == key]
+        assert row["games"] == 6 and set(row["wdl"]) == {"L1", "noisy-eps0.9", "random"}
+        est = mle_elo([score_for(g, g.tags["player_colour"]) for g in mine], [rating_of[g.tags["opponent"]] for g in mine])
+        assert (row["elo"], row["lo"], row["hi"]) == (est.elo, est.lo, est.hi)
+        assert plain["players"][key]["games"] == 2
+
+    # a results.json from another oracle is refused with the option named
+    other = json.loads((tdir / "results.json").read_text())
+    other["oracle"] = "nodes=999"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="--anchor_ratings: .*oracle"):
+        load_anchor_ratings(tmp_path / "other.json", get_panel("noisy3"))
+    with pytest.raises(ValueError, match="--anchor_ratings: .*nodes=20000"):
+        load_anchor_ratings(tdir / "results.json", get_panel("noisy3"), "nodes=20000")
+    with pytest.raises(FileNotFoundError, match="--anchor_ratings"):
+        load_anchor_ratings(tmp_path / "none.json", get_panel("noisy3"))
