@@ -20,8 +20,9 @@ The schedule (colours alternate in every pairing; game ``i`` of pairing ``a``-``
 
 1. a round robin of experts, mixtures and models, ``--games`` per pairing;
 2. the model at every temperature against the best expert, topped up to ``--h2h-games``;
-3. the anchors: a chain by random-move rate (the panel's weakest expert, then each anchor against the
-   next) and every model temperature against every anchor, ``--anchor-games`` each;
+3. the anchors: a chain by random-move rate (the panel's weakest expert, then the anchors), each
+   player against its next and second-next in the chain, and every model temperature against every
+   anchor, ``--anchor-games`` each;
 4. every Stockfish level against every panel expert, the mixture's lowest temperature and every
    anchor that is not the random mover, ``--level-games`` each.
 
@@ -165,8 +166,9 @@ def schedule(cfg: TournamentConfig, r: Roster) -> dict[tuple[str, str], int]:
         add(m, r.best, cfg.h2h_games)
         for anchor in r.anchors:
             add(m, anchor, cfg.anchor_games)
-    for a, b in zip(r.chain, r.chain[1:]):
-        add(a, b, cfg.anchor_games)
+    for step in (1, 2):  # neighbours and second neighbours: two paths through every anchor
+        for a, b in zip(r.chain, r.chain[step:]):
+            add(a, b, cfg.anchor_games)
     strong = (*r.experts, *r.mixtures[:1], *(x for x in r.anchors if x != "random"))
     for level in r.levels:
         for p in strong:
