@@ -184,3 +184,21 @@ def test_separated_players_show_as_infinite_in_the_table() -> None:
     md = tn.results_markdown({"panel": "p", "best": r.best, "n_games": 6, "boot": 0, "levels": {},
                               "ratings": list(rows.values()), "head_to_head": [], "where": [], "pairs": []})
     assert "| random | anchor | 1 | 0.000 | -inf |" in md
+
+
+@pytest.mark.engine
+def test_a_transcript_checkpoint_plays_as_the_model(stockfish_path, tmp_path, tiny_checkpoint) -> None:
+    """A transcript GPT (not a board policy) is detected and plays at each temperature; its argmax
+    games are the same on a rerun in another folder (seeded, exact policy)."""
+    ckpt = tiny_checkpoint(tmp_path / "gpt" / "ckpt.pt")
+    kw = dict(checkpoint=str(ckpt), model_temperatures=(0.0, 1.0), games=0, h2h_games=2, anchors=(),
+              levels=(), max_moves=8, boot=0, experts_cache=str(tmp_path / "cache"), stockfish=stockfish_path,
+              progress=False)
+    runs = []
+    for name in ("a", "b"):
+        assert tn.main(_args(tmp_path / name, **kw)) == 0
+        runs.append(json.loads((tmp_path / name / "results.json").read_text()))
+        assert {h["model"]: h["games"] for h in runs[-1]["head_to_head"]} == {"model@0": 2, "model@1": 2}
+    sans = [[json.loads(line)["sans"] for line in (tmp_path / n / "games" / "games.jsonl").read_text().splitlines()]
+            for n in ("a", "b")]
+    assert sans[0] == sans[1] and all(len(s) > 0 for s in sans[0])
