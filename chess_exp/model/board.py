@@ -295,7 +295,9 @@ def train(cfg: TrainConfig, out: str | Path, *, log=_print) -> Path:
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         saved = _config_from_dict(state["train_config"])
-        if asdict(saved) != {**asdict(cfg), "stop_after_s": saved.stop_after_s}:
+        # the same games reached by another path (a symlink, relative or absolute) are the same run
+        games = saved.games if os.path.realpath(saved.games) == os.path.realpath(cfg.games) else cfg.games
+        if asdict(saved) != {**asdict(cfg), "stop_after_s": saved.stop_after_s, "games": games}:
             raise ValueError(f"out: {out} holds a run with another config; use a new --out or the same options")
     else:
         state = None

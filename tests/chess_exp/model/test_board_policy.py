@@ -135,6 +135,12 @@ def test_training_learns_a_majority_and_resumes_exactly(tmp_path) -> None:
     # another config in the same directory is refused
     with pytest.raises(ValueError, match="another config"):
         bp.train(dataclasses.replace(cfg, lr=5e-3), tmp_path / "b", log=logs.append)
+    # the same games through a symlink are the same run: the finished checkpoint is returned as it is
+    (tmp_path / "link").symlink_to(tmp_path)
+    before = (tmp_path / "b" / "ckpt.pt").read_bytes()
+    assert bp.train(dataclasses.replace(cfg, games=str(tmp_path / "link" / "g.pgn")), tmp_path / "b",
+                    log=logs.append) == tmp_path / "b" / "ckpt.pt"
+    assert (tmp_path / "b" / "ckpt.pt").read_bytes() == before
 
 
 def test_cli_bad_input_exits_2(tmp_path, capsys) -> None:
