@@ -193,6 +193,16 @@ CASES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
     ("chess diversity --n_boot=x", ["chess", "diversity", "--out", "{out}", "--n_boot=x"], "--n_boot"),
     ("chess tsne --checkpoint missing", ["chess", "tsne", "--out", "{out}", "--checkpoint={missing}"],
      "{missing}"),
+    ("chess tournament --checkpoint missing", ["chess", "tournament", "--out", "{out}", "--checkpoint", "{missing}"],
+     ("--checkpoint", "{missing}")),
+    ("chess tournament --levels 9", ["chess", "tournament", "--out", "{out}", "--levels", "9"], "--levels"),
+    ("chess tournament --anchors 2", ["chess", "tournament", "--out", "{out}", "--anchors", "2"], "--anchors"),
+    ("chess tournament --games x", ["chess", "tournament", "--out", "{out}", "--games", "x"], "--games"),
+    ("chess tournament --visits without model", ["chess", "tournament", "--out", "{out}", "--visits", "{pgn}"],
+     "--visits"),
+    ("chess experts measure --anchor_ratings missing", ["chess", "experts", "measure", "--out", "{out}",
+                                                        "--model=false", "--anchor_ratings={missing}"],
+     ("--anchor_ratings", "{missing}")),
 ]
 
 #: chess cases that do not behave yet (their commands are being fixed elsewhere): case id -> reason

@@ -112,6 +112,8 @@ def measure(config: MeasureConfig, *, progress: bool = True) -> dict[str, Any]:
     from transcendence.config import write_run_metadata
 
     panel = get_panel(config.panel)
+    if config.anchor_ratings:  # refused before anything is written
+        load_anchor_ratings(config.anchor_ratings, panel, config.limit)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     write_run_metadata(out, config)
