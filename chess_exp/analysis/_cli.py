@@ -11,7 +11,9 @@ import argparse
 import csv
 import dataclasses
 import json
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +62,32 @@ def run_or_report(fn: Any, cfg: Any, out: str) -> Any | None:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
+
+
+def nonneg_floats(text: str, *, allow_empty: bool = False) -> tuple[float, ...]:
+    """A comma list of numbers >= 0 (temperatures, random-move rates) for a config field's ``parse``."""
+    try:
+        vals = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0, got {text!r}") from None
+    if (not vals and not allow_empty) or any(not (v >= 0 and math.isfinite(v)) for v in vals):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0, got {text!r}")
+    return vals
+
+
+def exit_status(validate: Callable[[C], str | None], run: Callable[[C], Any], cfg: C) -> int:
+    """A command's exit status: 2 with one ``error:`` line when ``validate(cfg)`` names a problem or
+    ``run(cfg)`` meets missing or invalid input (nothing else is caught), else 0."""
+    err = validate(cfg)
+    if err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        run(cfg)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -44,6 +44,7 @@ import chess
 import numpy as np
 
 import transcendence as tr
+from chess_exp.analysis._cli import exit_status, nonneg_floats
 from transcendence.config import add_config_arguments, config_from_args
 
 __all__ = ["Position", "Instance", "sample_positions", "build_instance", "learner_matrix",
@@ -406,16 +407,6 @@ def plot_figure(inst: Instance, learners: dict[str, np.ndarray], path: Path, *, 
 
 # --- the command ---------------------------------------------------------------------------------
 
-def _temps(text: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0, got {text!r}") from None
-    if not vals or any(not (v >= 0 and math.isfinite(v)) for v in vals):
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0, got {text!r}")
-    return vals
-
-
 @dataclass(frozen=True, kw_only=True)
 class CheckConfig:
     """What ``transcendence chess check`` does; each field is the option of the same name."""
@@ -428,7 +419,7 @@ class CheckConfig:
     model: bool = True  # false: experts and exact mixture only
     nodes: int = DEFAULT_NODES  # Stockfish nodes per reward
     temperatures: tuple[float, ...] = field(default=DEFAULT_TEMPERATURES,
-                                            metadata={"parse": _temps})  # comma-separated (0 = argmax)
+                                            metadata={"parse": nonneg_floats})  # comma-separated (0 = argmax)
     seed: int = 0  # position sampling and bootstrap seed
     min_ply: int = 0  # draw positions at plies >= this
     max_ply: int | None = None  # draw positions at plies < this (e.g. 12: the opening)
@@ -564,14 +555,4 @@ def run(a: CheckConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    a = config_from_args(CheckConfig, args)
-    err = _validate(a)
-    if err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        run(a)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(_validate, run, config_from_args(CheckConfig, args))

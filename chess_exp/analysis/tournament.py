@@ -42,9 +42,9 @@ replayed to say where they leave the positions the training data visited.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
-import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -54,20 +54,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from transcendence.config import add_config_arguments, config_from_args
+from chess_exp.analysis._cli import exit_status, nonneg_floats
+from transcendence.config import add_config_arguments, config_from_args, config_to_dict
 
 __all__ = ["TournamentConfig", "schedule", "pair_table", "head_to_head_rows", "rate", "run", "main",
            "add_arguments"]
 
 
-def _temps(text: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0, got {text!r}") from None
-    if any(not (v >= 0 and math.isfinite(v)) for v in vals):
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0, got {text!r}")
-    return vals
+_rates = functools.partial(nonneg_floats, allow_empty=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,14 +72,14 @@ class TournamentConfig:
     panel: str = "noisy3"  # preset panel: its experts and its exact mixture play
     checkpoint: str | None = None  # the model: a board-policy run or a transcript checkpoint (none: no model)
     model_temperatures: tuple[float, ...] = field(default=(0.0, 0.5, 1.0),
-                                                  metadata={"parse": _temps})  # the model's temperatures (0: argmax)
+                                                  metadata={"parse": _rates})  # the model's temperatures (0: argmax)
     mixture_temperatures: tuple[float, ...] = field(default=(0.0, 1.0),
-                                                    metadata={"parse": _temps})  # the exact mixture's temperatures
+                                                    metadata={"parse": _rates})  # the exact mixture's temperatures
     games: int = 20  # games per pairing of the round robin (experts, mixtures, models), colours alternating
     h2h_games: int = 200  # games of the model at each temperature against the best expert (at least)
     best: str | None = None  # the reference expert (default: the panel's lowest random-move rate)
     anchors: tuple[float, ...] = field(default=(0.5, 0.7, 0.9, 1.0),
-                                      metadata={"parse": _temps})  # random-move rates of noisy-Stockfish anchors (1: random mover)
+                                      metadata={"parse": _rates})  # random-move rates of noisy-Stockfish anchors (1: random mover)
     anchor_games: int = 20  # games per anchor pairing
     levels: tuple[int, ...] = (1,)  # Stockfish Skill Levels at fixed ratings (empty: relative ratings only)
     level_games: int = 20  # games of each level against each expert, the mixture and each anchor
@@ -430,10 +424,10 @@ def _model_players(cfg: TournamentConfig, r: Roster) -> dict[str, Any]:
 
 
 def _validate(cfg: TournamentConfig) -> str | None:
-    for name in ("games", "h2h_games", "anchor_games", "level_games", "in_flight", "max_moves"):
-        if getattr(cfg, name) < (1 if name in ("in_flight", "max_moves") else 0):
-            return f"--{name.replace('_', '-')}: must be >= {1 if name in ('in_flight', 'max_moves') else 0}, " \
-                   f"got {getattr(cfg, name)}"
+    for name, least in (("games", 0), ("h2h_games", 0), ("anchor_games", 0), ("level_games", 0), ("in_flight", 1),
+                        ("max_moves", 1)):
+        if getattr(cfg, name) < least:
+            return f"--{name.replace('_', '-')}: must be >= {least}, got {getattr(cfg, name)}"
     if cfg.boot and cfg.boot < 100:
         return f"--boot: must be 0 or >= 100, got {cfg.boot}"
     if any(not 0 <= e <= 1 for e in cfg.anchors):
@@ -456,24 +450,20 @@ def _check_same_games(out: Path, cfg: TournamentConfig) -> None:
     if not path.exists():
         return
     old = json.loads(path.read_text()).get("config", {})
-    new = _config_dict(cfg)
+    new = config_to_dict(cfg)
     diff = [k for k in _GAME_DEFINING if old.get(k) != new.get(k)]
     if diff:
         raise ValueError(f"--out: {out} holds games played with other {', '.join('--' + k.replace('_', '-') for k in diff)}"
                          f"; rerun with the same options or give another --out")
 
 
-def _config_dict(cfg: TournamentConfig) -> dict[str, Any]:
-    import dataclasses
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}
-
-
 def run(cfg: TournamentConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     from chess_exp.experts.oracle import Oracle, default_cache_dir
     from chess_exp.experts.panel import get_panel
     from chess_exp.play.engines import EngineLimit, StockfishPool
-    from chess_exp.play.games import MatchConfig, load_records, play_games
+    from chess_exp.play.games import MatchConfig, play_games
     from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS
+    from transcendence.config import write_run_metadata
     from transcendence.io import atomic_write_json, atomic_write_text
 
     t0 = time.time()
@@ -491,13 +481,11 @@ def run(cfg: TournamentConfig, log: Callable[[str], None] = print) -> dict[str, 
         with StockfishPool(1, cfg.stockfish, limit=limit, skill=cfg.skill) as pool:
             players = _players(cfg, r, panel, oracle, pool)
             out.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(out / "config.json", {"argv": " ".join(sys.argv), "config": _config_dict(cfg)})
+            write_run_metadata(out, cfg)
             records = play_games(specs, players, out_dir=out / "games", config=MatchConfig(
                 max_moves=cfg.max_moves, in_flight=cfg.in_flight), progress=cfg.progress)
     finally:
         oracle.close()
-    wanted = {s.game_id for s in specs}
-    records = [x for x in load_records(out / "games" / "games.jsonl") if x.game_id in wanted] or records
     games = _results(records)
     level_ratings = {key: STOCKFISH_LEVEL_RATINGS[lv] for lv, key in zip(cfg.levels, r.levels)}
     ratings = rate(games, r, n_boot=cfg.boot, seed=cfg.seed, level_ratings=level_ratings or None)
@@ -525,14 +513,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    cfg = config_from_args(TournamentConfig, args)
-    err = _validate(cfg)
-    if err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        run(cfg)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(_validate, run, config_from_args(TournamentConfig, args))

@@ -370,16 +370,8 @@ def run(a: argparse.Namespace, log: Callable[[str], None] = print,
 
 
 def main(a: argparse.Namespace) -> int:
-    err = _validate(a)
-    if err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        run(a)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    from chess_exp.analysis._cli import exit_status
+    return exit_status(_validate, run, a)
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:  # for tests and scripts
