@@ -55,6 +55,7 @@ from typing import Any, Literal
 import numpy as np
 
 from chess_exp.analysis._cli import exit_status, nonneg_floats
+from chess_exp.experts.panel import anchor_name
 from transcendence.config import add_config_arguments, config_from_args, config_to_dict
 
 __all__ = ["TournamentConfig", "schedule", "pair_table", "head_to_head_rows", "rate", "run", "main",
@@ -104,10 +105,6 @@ def _key(prefix: str, t: float) -> str:
     return f"{prefix}@{t:g}"
 
 
-def _anchor_name(eps: float) -> str:
-    return "random" if eps >= 1.0 else f"noisy-eps{eps:g}"
-
-
 @dataclass(frozen=True)
 class Roster:
     """The players by kind (names), and the reference."""
@@ -133,7 +130,7 @@ def roster(cfg: TournamentConfig, expert_eps: dict[str, float]) -> Roster:
     if best not in expert_eps:
         raise ValueError(f"--best: {best!r} is not an expert of panel {cfg.panel} ({', '.join(expert_eps)})")
     taken = set(expert_eps.values())
-    anchors = tuple(_anchor_name(e) for e in sorted(set(cfg.anchors)) if e not in taken)
+    anchors = tuple(anchor_name(e) for e in sorted(set(cfg.anchors)) if e not in taken)
     weakest = max(expert_eps, key=lambda n: expert_eps[n])
     return Roster(experts=tuple(expert_eps), mixtures=tuple(_key("mixture", t) for t in cfg.mixture_temperatures),
                   models=tuple(_key("model", t) for t in cfg.model_temperatures) if cfg.checkpoint else (),
@@ -380,9 +377,8 @@ def plot_ratings(rows: Sequence[dict[str, Any]], path: Path, *, title: str) -> N
 # --- running -------------------------------------------------------------------------------------
 
 def _players(cfg: TournamentConfig, r: Roster, panel: Any, oracle: Any, pool: Any) -> dict[str, Any]:
-    from chess_exp.experts.panel import MixturePolicy, build_experts
-    from chess_exp.experts.policies import Expert, ExpertSpec
-    from chess_exp.play.players import DistributionPlayer, EnginePlayer, RandomPlayer
+    from chess_exp.experts.panel import MixturePolicy, anchor_player, build_experts
+    from chess_exp.play.players import DistributionPlayer, EnginePlayer
 
     experts = build_experts(panel, oracle)
     players: dict[str, Any] = {e.name: DistributionPlayer(e, 1.0, name=e.name) for e in experts}
@@ -390,11 +386,8 @@ def _players(cfg: TournamentConfig, r: Roster, panel: Any, oracle: Any, pool: An
     for t, key in zip(cfg.mixture_temperatures, r.mixtures):
         players[key] = DistributionPlayer(mixture, t, name=key)
     for eps in sorted(set(cfg.anchors)):
-        name = _anchor_name(eps)
-        if name not in r.anchors:
-            continue
-        players[name] = RandomPlayer(name) if eps >= 1.0 else \
-            DistributionPlayer(Expert(ExpertSpec(name=name, eps=eps), oracle), 1.0, name=name)
+        if anchor_name(eps) in r.anchors:
+            players[anchor_name(eps)] = anchor_player(eps, oracle)
     for level, key in zip(cfg.levels, r.levels):
         players[key] = EnginePlayer(pool, level, name=key)
     if cfg.checkpoint:
@@ -491,7 +484,7 @@ def run(cfg: TournamentConfig, log: Callable[[str], None] = print) -> dict[str, 
     ratings = rate(games, r, n_boot=cfg.boot, seed=cfg.seed, level_ratings=level_ratings or None)
     h2h = head_to_head_rows(records, r.models, r.best, seed=cfg.seed)
     where = where_games_leave(records, r.models, r.best, cfg.visits, cfg.visits_games or None) if cfg.visits else []
-    anchor_eps = {_anchor_name(e): float(e) for e in cfg.anchors if _anchor_name(e) in r.anchors}
+    anchor_eps = {anchor_name(e): float(e) for e in cfg.anchors if anchor_name(e) in r.anchors}
     result = {"panel": panel.name, "oracle": panel.engine.tag, "best": r.best, "checkpoint": cfg.checkpoint,
               "n_games": len(games), "anchor_eps": anchor_eps,
               "boot": cfg.boot, "levels": {k: v for k, v in level_ratings.items()}, "limit": cfg.limit,

@@ -35,7 +35,7 @@ import numpy as np
 
 from chess_exp.experts.generate import MAX_MOVES, generate_games
 from chess_exp.experts.oracle import Oracle
-from chess_exp.experts.panel import MixturePolicy, build_experts, get_panel
+from chess_exp.experts.panel import MixturePolicy, anchor_player, build_experts, get_panel
 
 __all__ = ["MeasureConfig", "DEMO", "FULL", "measure", "results_table", "agreement"]
 
@@ -112,8 +112,8 @@ def measure(config: MeasureConfig, *, progress: bool = True) -> dict[str, Any]:
     from transcendence.config import write_run_metadata
 
     panel = get_panel(config.panel)
-    if config.anchor_ratings:  # refused before anything is written
-        load_anchor_ratings(config.anchor_ratings, panel, config.limit)
+    # read (and refused) before anything is written
+    anchors = load_anchor_ratings(config.anchor_ratings, panel, config.limit) if config.anchor_ratings else {}
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     write_run_metadata(out, config)
@@ -124,7 +124,7 @@ def measure(config: MeasureConfig, *, progress: bool = True) -> dict[str, Any]:
     agree: dict[str, Any] = {}
     if config.model:
         ckpt = _train_stages(config, panel, timings, progress=progress)
-    rating = _timed(timings, "rating_s", lambda: _rate(config, panel, ckpt, progress=progress))
+    rating = _timed(timings, "rating_s", lambda: _rate(config, panel, ckpt, anchors, progress=progress))
     if ckpt is not None:
         agree = _timed(timings, "agreement_s", lambda: _agreement_stage(config, panel, ckpt, progress=progress))
 
@@ -258,19 +258,19 @@ def load_anchor_ratings(path: Path, panel, limit: str | None = None) -> dict[str
     return out
 
 
-def _rate(config: MeasureConfig, panel, ckpt: Path | None, *, progress: bool) -> dict[str, Any]:
+def _rate(config: MeasureConfig, panel, ckpt: Path | None, anchors: dict[str, tuple[float, float]], *,
+          progress: bool) -> dict[str, Any]:
+    """Every player against the levels (and ``anchors``: name -> (random-move rate, rating))."""
     from chess_exp.data.tokenizers import get_tokenizer
-    from chess_exp.experts.policies import Expert, ExpertSpec
     from chess_exp.model.checkpoints import load_model
     from chess_exp.play.engines import EngineLimit, StockfishPool
     from chess_exp.play.games import MatchConfig, ladder_specs, play_games, score_for
-    from chess_exp.play.players import DistributionPlayer, EnginePlayer, ModelPlayer, RandomPlayer
+    from chess_exp.play.players import DistributionPlayer, EnginePlayer, ModelPlayer
     from chess_exp.play.ratings import STOCKFISH_LEVEL_RATINGS, mle_elo
 
     for level in config.levels:
         if level not in STOCKFISH_LEVEL_RATINGS:
             raise ValueError(f"levels: {level} has no known rating (have {sorted(STOCKFISH_LEVEL_RATINGS)})")
-    anchors = load_anchor_ratings(config.anchor_ratings, panel, config.limit) if config.anchor_ratings else {}
     rating_of = {f"L{level}": STOCKFISH_LEVEL_RATINGS[level] for level in config.levels}
     rating_of.update({name: elo for name, (_, elo) in anchors.items()})
     oracle = Oracle(panel.engine, cache_dir=_cache_dir(config), stockfish=config.stockfish)
@@ -298,8 +298,7 @@ def _rate(config: MeasureConfig, panel, ckpt: Path | None, *, progress: bool) ->
         for key in model_temps:
             players[key] = model_player
     for name, (eps, _) in anchors.items():
-        players[name] = RandomPlayer(name) if eps >= 1.0 else \
-            DistributionPlayer(Expert(ExpertSpec(name=name, eps=eps), oracle), 1.0, name=name)
+        players[name] = anchor_player(eps, oracle)
     opponents = [f"L{level}" for level in config.levels] + list(anchors)  # anchors last: level games keep their seeds
     specs = []
     for n, key in enumerate(keys):

@@ -45,7 +45,8 @@ import numpy as np
 from chess_exp.experts.oracle import EngineSpec, Oracle
 from chess_exp.experts.policies import Expert, ExpertSpec, legal_moves
 
-__all__ = ["Panel", "PANELS", "get_panel", "MixturePolicy", "TemperedPolicy", "build_experts"]
+__all__ = ["Panel", "PANELS", "get_panel", "MixturePolicy", "TemperedPolicy", "build_experts", "anchor_name",
+           "anchor_player"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +120,23 @@ def build_experts(panel: Panel, oracle: Oracle) -> list[Expert]:
     if oracle.spec != panel.engine:
         raise ValueError(f"oracle: its limit {oracle.spec.tag} differs from the panel's {panel.engine.tag}")
     return [Expert(spec, oracle) for spec in panel.experts]
+
+
+def anchor_name(eps: float) -> str:
+    """The name of a lower anchor: ``random`` for random-move rate 1, else ``noisy-eps<eps>``."""
+    return "random" if eps >= 1.0 else f"noisy-eps{eps:g}"
+
+
+def anchor_player(eps: float, oracle: Oracle):
+    """A lower anchor as a player: Stockfish at ``oracle``'s search with random-move rate ``eps``
+    (``eps >= 1``: the uniformly random mover). Rated by ``chess tournament``, used by it and by
+    ``experts measure --anchor_ratings``."""
+    from chess_exp.play.players import DistributionPlayer, RandomPlayer
+
+    name = anchor_name(eps)
+    if eps >= 1.0:
+        return RandomPlayer(name)
+    return DistributionPlayer(Expert(ExpertSpec(name=name, eps=eps), oracle), 1.0, name=name)
 
 
 class MixturePolicy:
