@@ -1,5 +1,5 @@
 """Shared tiny pieces for the chess tests: tokenizers, a tiny GPT, a tiny checkpoint, a tiny prepared
-dataset and a fake oracle. Each is built one way, here; a test that needs another shape passes it to the
+dataset, a PGN of random games and a fake oracle. Each is built one way, here; a test that needs another shape passes it to the
 factory. torch and python-chess are imported inside the fixtures, so collecting tests/core stays cheap.
 """
 
@@ -127,3 +127,31 @@ class FakeOracle:
 def fake_oracle() -> FakeOracle:
     """One FakeOracle for the session (it holds no state)."""
     return FakeOracle()
+
+
+@pytest.fixture(scope="session")
+def random_pgn() -> Callable[..., Path]:
+    """``random_pgn(path, n_games, seed, plies=30)``: games of uniformly random legal moves (python-chess's
+    move order, ``default_rng(seed)``), each with a lichess-like ``Site`` and its ``Result``, as a PGN file."""
+    import chess
+    import chess.pgn
+
+    def write(path: Path, n_games: int, seed: int, plies: int = 30) -> Path:
+        rng = np.random.default_rng(seed)
+        with open(path, "w") as f:
+            for g in range(n_games):
+                game = chess.pgn.Game()
+                game.headers["Site"] = f"https://lichess.org/game{g:04d}"
+                b, node = chess.Board(), game
+                for _ in range(plies):
+                    legal = sorted(b.legal_moves, key=chess.Move.uci)
+                    if not legal:
+                        break
+                    m = legal[int(rng.integers(len(legal)))]
+                    node = node.add_variation(m)
+                    b.push(m)
+                game.headers["Result"] = b.result(claim_draw=True) if b.is_game_over(claim_draw=True) else "*"
+                f.write(str(game) + "\n\n")
+        return path
+
+    return write

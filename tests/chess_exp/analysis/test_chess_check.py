@@ -182,30 +182,12 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys) -> None:
         _args(temperatures="-1")
 
 
-def _random_pgn(path, n_games: int, seed: int, plies: int = 30) -> None:
-    rng = np.random.default_rng(seed)
-    with open(path, "w") as f:
-        for g in range(n_games):
-            game = chess.pgn.Game()
-            game.headers["Site"] = f"https://lichess.org/game{g:04d}"
-            b, node = chess.Board(), game
-            for _ in range(plies):
-                legal = sorted(b.legal_moves, key=chess.Move.uci)
-                if not legal:
-                    break
-                m = legal[int(rng.integers(len(legal)))]
-                node = node.add_variation(m)
-                b.push(m)
-            game.headers["Result"] = b.result(claim_draw=True) if b.is_game_over(claim_draw=True) else "*"
-            f.write(str(game) + "\n\n")
-
-
 @pytest.mark.engine
-def test_real_stockfish_noisy_identity_and_mixture_argmax(stockfish_path, tmp_path) -> None:
+def test_real_stockfish_noisy_identity_and_mixture_argmax(stockfish_path, tmp_path, random_pgn) -> None:
     """Real positions, real Stockfish rewards: R(f_eps) = (1-eps) R(oracle) + eps R(uniform) to 1e-12,
     and the exact mixture's argmax earns exactly R(oracle) on a noisy (Prop. 3) panel."""
     pgn = tmp_path / "games.pgn"
-    _random_pgn(pgn, 8, seed=1)
+    random_pgn(pgn, 8, seed=1)
     out = tmp_path / "out"
     a = _args(model="false", out=str(out), positions=str(pgn), n=24, nodes=2000, boot=200,
               experts_cache=str(tmp_path / "oracle"), reward_cache=str(tmp_path / "rewards.sqlite"),

@@ -8,9 +8,6 @@ import dataclasses
 import json
 import math
 
-import chess
-import chess.pgn
-import numpy as np
 import pytest
 
 from chess_exp.analysis import tournament as tn
@@ -99,33 +96,17 @@ def test_where_games_leave_counts_plies_against_the_training_games(tmp_path) -> 
     assert w["lost_games"] == 1 and w["lost_game_plies_median"] == 5.0
 
 
-def _random_pgn(path, n_games: int, seed: int, plies: int = 24) -> None:
-    rng = np.random.default_rng(seed)
-    with open(path, "w") as f:
-        for _ in range(n_games):
-            game, b = chess.pgn.Game(), chess.Board()
-            node = game
-            for _ in range(plies):
-                legal = sorted(b.legal_moves, key=chess.Move.uci)
-                if not legal:
-                    break
-                m = legal[int(rng.integers(len(legal)))]
-                node = node.add_variation(m)
-                b.push(m)
-            f.write(str(game) + "\n\n")
-
-
 def _args(out, **kw) -> argparse.Namespace:
     cfg = tn.TournamentConfig(out=str(out), **kw)
     return argparse.Namespace(**dataclasses.asdict(cfg))
 
 
 @pytest.mark.engine
-def test_real_games_resume_and_rate_every_player(stockfish_path, tmp_path, capsys) -> None:
+def test_real_games_resume_and_rate_every_player(stockfish_path, tmp_path, capsys, random_pgn) -> None:
     from chess_exp.model import board as bp
 
     pgn = tmp_path / "train.pgn"
-    _random_pgn(pgn, 12, seed=0)
+    random_pgn(pgn, 12, seed=0, plies=24)
     cfg = bp.TrainConfig(games=str(pgn), model=bp.BoardPolicyConfig(hidden=16, layers=1), batch=32, epochs=1,
                          warmup=2, threads=1, log_every=10 ** 9, ckpt_every=10 ** 6)
     ckpt = bp.train(cfg, tmp_path / "board", log=lambda line: None)
