@@ -295,6 +295,12 @@ def _components(s: np.ndarray, n: np.ndarray) -> tuple[int, np.ndarray, np.ndarr
     return k, labels, reach
 
 
+def _joint_loglik(r: np.ndarray, s: np.ndarray) -> float:
+    """sum over i, j of s[i, j] log E_ij(r) (both triangles: each game counted from both sides)."""
+    d = _C * (r[:, None] - r[None, :])
+    return float(np.sum(-s * np.logaddexp(0.0, -d)))
+
+
 def _fit(n: np.ndarray, s: np.ndarray, free: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Newton's method with backtracking on the concave log-likelihood; ``free`` are the players
     fitted, the others keep ``start``. Only games among the players of ``free | fixed`` count."""
@@ -303,11 +309,7 @@ def _fit(n: np.ndarray, s: np.ndarray, free: np.ndarray, start: np.ndarray) -> n
     if idx.size == 0:
         return r
 
-    def loglik(x: np.ndarray) -> float:
-        d = _C * (x[:, None] - x[None, :])
-        return float(np.sum(-s * np.logaddexp(0.0, -d)))  # s[i, j] log sigmoid(d_ij), both triangles
-
-    ll = loglik(r)
+    ll = _joint_loglik(r, s)
     for _ in range(200):
         d = _C * (r[:, None] - r[None, :])
         p = 1.0 / (1.0 + np.exp(-d))
@@ -322,7 +324,7 @@ def _fit(n: np.ndarray, s: np.ndarray, free: np.ndarray, start: np.ndarray) -> n
         while True:
             cand = r.copy()
             cand[idx] += t * step
-            ll_new = loglik(cand)
+            ll_new = _joint_loglik(cand, s)
             if ll_new >= ll - 1e-12 or t < 1e-8:
                 break
             t /= 2
@@ -399,10 +401,7 @@ def joint_mle_elo(games: Iterable[tuple[str, str, float]], *, reference: str | N
     n, s, wdl = _pair_tables(games, players)
     est = _solve(n, s, ref, fixed_i)
     finite = np.isfinite(est)
-    r_fin = np.where(finite, est, 0.0)
-    d = _C * (r_fin[:, None] - r_fin[None, :])
-    both = finite[:, None] & finite[None, :]
-    ll = float(np.sum(np.where(both, -s * np.logaddexp(0.0, -d), 0.0)))
+    ll = _joint_loglik(np.where(finite, est, 0.0), np.where(finite[:, None] & finite[None, :], s, 0.0))
     lo = np.full(len(players), np.nan)
     hi = np.full(len(players), np.nan)
     if n_boot:
