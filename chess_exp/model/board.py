@@ -380,7 +380,10 @@ def board_checkpoint(path: str | Path) -> Path | None:
     ckpt = path / "ckpt.pt" if path.is_dir() else path
     if not ckpt.is_file():
         return None
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    try:  # memory-mapped: a large transcript checkpoint is not read just to say it is not ours
+        state = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    except RuntimeError:  # the legacy (non-zip) format cannot be mapped
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
     return ckpt if isinstance(state, dict) and "model_config" in state and "train_config" in state else None
 
 
