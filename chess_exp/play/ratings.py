@@ -368,7 +368,8 @@ def joint_mle_elo(games: Iterable[tuple[str, str, float]], *, reference: str | N
     expectation :math:`E_{ij} = 1 / (1 + 10^{(R_j - R_i)/400})`, draws as half points, and the
     log-likelihood :math:`\sum_{i \neq j} s_{ij} \log E_{ij}` (:math:`s_{ij}`: points i took from
     j) is maximised over the ratings not in ``fixed``. Without ``fixed``, ``reference`` is rated 0.
-    At the maximum every free player's expected points equal its points.
+    At the maximum every free player's expected points equal its points. ``reference`` defaults to the
+    first of ``fixed``, else to White of the first game; nothing else depends on the order of ``games``.
 
     A finite maximum exists only among players joined by "took a point from" both ways (a strongly
     connected component); a group that won (lost) every game against the reference's group is rated
@@ -386,9 +387,10 @@ def joint_mle_elo(games: Iterable[tuple[str, str, float]], *, reference: str | N
     if not games:
         raise ValueError("games: need at least one game")
     fixed = dict(fixed or {})
-    players = tuple(dict.fromkeys([p for w, b, _ in games for p in (w, b)] + list(fixed)))
+    # sorted: the fit and its bootstrap depend on the games, not on the order they come in
+    players = tuple(sorted({p for w, b, _ in games for p in (w, b)} | set(fixed)))
     if reference is None:
-        reference = next(iter(fixed)) if fixed else players[0]
+        reference = next(iter(fixed)) if fixed else games[0][0]
     if reference not in players:
         raise ValueError(f"reference: {reference!r} played no game (players: {', '.join(players)})")
     if not 0 < confidence < 1:

@@ -137,3 +137,12 @@ def test_the_same_seed_gives_the_same_interval():
     f1 = joint_mle_elo(games, reference="a", n_boot=100, seed=3)
     f2 = joint_mle_elo(games, reference="a", n_boot=100, seed=3)
     assert (f1.lo, f1.hi) == (f2.lo, f2.hi)
+
+
+def test_the_order_of_the_games_changes_nothing():
+    rng = np.random.default_rng(6)
+    games = _simulate({"a": 0.0, "b": 80.0, "c": -60.0}, [("a", "b"), ("b", "c"), ("a", "c")], 15, rng)
+    shuffled = [games[i] for i in rng.permutation(len(games))]
+    f1 = joint_mle_elo(games, reference="a", n_boot=200, seed=1)
+    f2 = joint_mle_elo(shuffled, reference="a", n_boot=200, seed=1)
+    assert f1.elo == pytest.approx(f2.elo, abs=1e-9) and (f1.lo, f1.hi) == (f2.lo, f2.hi)
